@@ -1,0 +1,132 @@
+"""The webhook integration: Alertmanager's webhook body (version "4"), byte for byte.
+
+    {"receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
+     "externalURL", "version": "4", "groupKey", "truncatedAlerts"}
+
+followed by a newline (Go's json.Encoder). With `max_alerts` > 0 only the first `max_alerts`
+alerts are sent, every other field is computed from those, and `truncatedAlerts` counts the
+rest. `url_file` is read at every send so a rotated URL is used without a reload.
+Retries: 5xx and transport errors; any other non-2xx status is permanent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from notify.context import FlushContext
+from notify.errors import PermanentError
+from notify.httpclient import post_json, read_secret_file
+from notify.model import Alert
+from notify.receivers.base import go_json, template_data
+
+INTEGRATION_NAME = "webhook"
+WEBHOOK_PAYLOAD_VERSION = "4"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str | None = None
+    url_file: str | None = None
+    send_resolved: bool = True
+    max_alerts: int = 0
+    http_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> WebhookConfig:
+        """From the loader's plain mapping (YAML names, defaults possibly missing)."""
+        url = raw.get("url")
+        url_file = raw.get("url_file")
+        if not url and not url_file:
+            raise ValueError("one of url or url_file must be configured")
+        if url and url_file:
+            raise ValueError("at most one of url & url_file must be configured")
+        send_resolved = raw.get("send_resolved")
+        return cls(
+            url=str(url) if url else None,
+            url_file=str(url_file) if url_file else None,
+            send_resolved=True if send_resolved is None else bool(send_resolved),
+            max_alerts=int(raw.get("max_alerts") or 0),
+            http_config=dict(raw.get("http_config") or {}),
+        )
+
+
+def truncate_alerts(alerts: Sequence[Alert], max_alerts: int) -> tuple[list[Alert], int]:
+    """The first `max_alerts` alerts and how many were left out (0 means no limit)."""
+    if max_alerts > 0 and len(alerts) > max_alerts:
+        return list(alerts[:max_alerts]), len(alerts) - max_alerts
+    return list(alerts), 0
+
+
+def build_payload(
+    receiver_name: str,
+    group_key: str,
+    group_labels: Mapping[str, str],
+    alerts: Sequence[Alert],
+    external_url: str,
+    now: datetime,
+    max_alerts: int = 0,
+) -> bytes:
+    """The exact request body Alertmanager 0.25 sends."""
+    kept, truncated = truncate_alerts(alerts, max_alerts)
+    message = template_data(receiver_name, group_labels, kept, external_url, now)
+    message["version"] = WEBHOOK_PAYLOAD_VERSION
+    message["groupKey"] = group_key
+    message["truncatedAlerts"] = truncated
+    return go_json(message, trailing_newline=True)
+
+
+class WebhookIntegration:
+    name = INTEGRATION_NAME
+
+    def __init__(
+        self,
+        receiver_name: str,
+        index: int,
+        config: WebhookConfig,
+        client: httpx.AsyncClient,
+        external_url: str,
+    ) -> None:
+        self.receiver_name = receiver_name
+        self.index = index
+        self.config = config
+        self.send_resolved = config.send_resolved
+        self._client = client
+        self._external_url = external_url
+
+    def _target_url(self) -> str:
+        if self.config.url_file:
+            try:
+                return read_secret_file(self.config.url_file)
+            except OSError as exc:
+                raise PermanentError(f"read url_file: {exc}") from None
+        return self.config.url or ""
+
+    async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
+        body = build_payload(
+            self.receiver_name,
+            ctx.group_key,
+            ctx.group_labels,
+            alerts,
+            self._external_url,
+            ctx.now,
+            self.config.max_alerts,
+        )
+        await post_json(self._client, self._target_url(), body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = [
+    "INTEGRATION_NAME",
+    "WEBHOOK_PAYLOAD_VERSION",
+    "WebhookConfig",
+    "WebhookIntegration",
+    "build_payload",
+    "truncate_alerts",
+]
