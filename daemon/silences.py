@@ -1,0 +1,635 @@
+"""Silences: pure state with Alertmanager 0.25's semantics, an index for muting, and merges.
+
+Everything here is a function of the `now` it is given; nothing reads a clock or does I/O.
+Durability and gossip hang off listeners (`Silences.add_listener`): every accepted change,
+local or merged, is handed to them as a `SilenceChange`, which the composition root appends
+to the durable log (`daemon.storage`) and broadcasts to peers.
+
+Theory of operation
+- `set` follows Alertmanager's `Silences.Set`: an unknown ID is `SilenceNotFound`; a known
+  silence is updated in place when `can_update` allows it, otherwise the old one is expired
+  (unless it already is) and a new silence with a fresh UUIDv4 is created from the request,
+  its start clamped to now. Validation happens when a silence is stored, so (as in
+  Alertmanager) a request with broken matchers that names an existing silence still expires
+  that silence before it is rejected.
+- States: pending (now < start), active (start <= now <= end), expired (now > end). The API's
+  status field uses Alertmanager's `CalcSilenceState`, for which now == end is expired.
+- Muting never scans every silence: each silence is filed in an index under one of its
+  "anchor" matchers, an equality matcher with a non-empty value or a regex that is a plain
+  alternation of literals (`a|b|c`), because an alert can only match it if it carries that
+  exact label value. Silences with no anchor (only `!=`, `!~`, general regexes or `=""`)
+  are kept in a short list that is always checked.
+- Merges are last-writer-wins on `updated_at`, as Alertmanager does; entries whose expiry is
+  in the past are ignored. Deliberate improvement: when two different versions carry the
+  same `updated_at`, the one with the greater canonical encoding wins on every replica, so
+  merging is commutative (Alertmanager keeps whichever it saw first, so replicas can differ).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import msgpack
+import re2
+
+from daemon.matchers import (
+    Matcher,
+    MatcherError,
+    MatchType,
+    _go_regex_error,
+    _syntax_go_rejects,
+    go_quote,
+    is_valid_label_name,
+)
+from notify.model import fingerprint, is_zero_time
+
+# Alertmanager's --data.retention default: silences are kept this long after they end.
+DEFAULT_RETENTION = timedelta(hours=120)
+
+NOT_FOUND_MESSAGE = "silence not found"
+
+# The wire/proto numbering of matcher types (silencepb.Matcher_Type); also our on-disk codes,
+# so a record can be converted to Alertmanager's MeshSilence without a table lookup.
+MATCH_TYPE_CODES: dict[MatchType, int] = {
+    MatchType.EQUAL: 0,
+    MatchType.REGEX: 1,
+    MatchType.NOT_EQUAL: 2,
+    MatchType.NOT_REGEX: 3,
+}
+MATCH_TYPES_BY_CODE: dict[int, MatchType] = {code: kind for kind, code in MATCH_TYPE_CODES.items()}
+
+# Characters that are literal in RE2 outside a character class; a regex made only of these
+# and `|` is an alternation of literal strings, which the index can anchor on.
+_LITERAL_REGEX_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:/ ,@%=<>!'\"~#&;")
+
+
+class SilenceState(enum.Enum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    EXPIRED = "expired"
+
+
+class SilenceError(Exception):
+    """A silence operation that failed; `str(error)` is Alertmanager's message."""
+
+
+class SilenceNotFound(SilenceError, LookupError):
+    def __init__(self) -> None:
+        super().__init__(NOT_FOUND_MESSAGE)
+
+
+class SilenceInvalid(SilenceError, ValueError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"silence invalid: {reason}")
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MatcherSpec:
+    """A matcher as a client sent it, not yet validated or compiled."""
+
+    name: str
+    type: MatchType
+    value: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    updated_at: datetime
+    created_by: str = ""
+    comment: str = ""
+
+    def state_at(self, now: datetime) -> SilenceState:
+        """The store's view (Alertmanager's getState): active up to and including `ends_at`."""
+        if now < self.starts_at:
+            return SilenceState.PENDING
+        if now > self.ends_at:
+            return SilenceState.EXPIRED
+        return SilenceState.ACTIVE
+
+    def api_state_at(self, now: datetime) -> SilenceState:
+        """The API's view (Alertmanager's CalcSilenceState): expired from `ends_at` on."""
+        if now < self.starts_at:
+            return SilenceState.PENDING
+        if now < self.ends_at:
+            return SilenceState.ACTIVE
+        return SilenceState.EXPIRED
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(matcher.matches(labels.get(matcher.name, "")) for matcher in self.matchers)
+
+    def specs(self) -> tuple[MatcherSpec, ...]:
+        return tuple(MatcherSpec(m.name, m.type, m.value) for m in self.matchers)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SilenceRequest:
+    """What a client asks `Silences.set` for: create (empty `id`) or update."""
+
+    id: str
+    matchers: tuple[MatcherSpec, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str = ""
+    comment: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SilenceChange:
+    """One accepted change, for the durable log and for gossip."""
+
+    silence: Silence
+    expires_at: datetime
+    local: bool  # made here (set/expire) rather than merged from a peer or the disk
+
+
+SilenceListener = Callable[[SilenceChange], None]
+
+
+# ---------------------------------------------------------------------------------------
+# Validation (Alertmanager's validateSilence, in its order, with its messages)
+
+
+def _regex_error(pattern: str) -> str | None:
+    """Go's regexp.Compile error for the *unanchored* pattern, as silences report it."""
+    try:
+        re2.compile(pattern)
+    except re2.error as error:
+        return _go_regex_error(error)
+    except UnicodeEncodeError:
+        return "error parsing regexp: invalid UTF-8"
+    rejection = _syntax_go_rejects(pattern)
+    return None if rejection is None else f"error parsing regexp: {rejection}"
+
+
+def _is_valid_label_value(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _matcher_spec_error(spec: MatcherSpec) -> str | None:
+    if not is_valid_label_name(spec.name):
+        return f"invalid label name {go_quote(spec.name)}"
+    if spec.type in (MatchType.EQUAL, MatchType.NOT_EQUAL):
+        if not _is_valid_label_value(spec.value):
+            return f"invalid label value {go_quote(spec.value)}"
+        return None
+    error = _regex_error(spec.value)
+    if error is not None:
+        return f"invalid regular expression {go_quote(spec.value)}: {error}"
+    return None
+
+
+def _matches_empty(matcher: Matcher) -> bool:
+    """Only `=` and `=~` count, as in Alertmanager (`!=""` is not considered)."""
+    if matcher.type is MatchType.EQUAL:
+        return matcher.value == ""
+    if matcher.type is MatchType.REGEX:
+        # Go's check is unanchored: any regex that matches somewhere in "" matches "".
+        return re2.search(matcher.value, "") is not None
+    return False
+
+
+def build_matchers(specs: Sequence[MatcherSpec]) -> tuple[Matcher, ...]:
+    """Validate and compile a silence's matchers; raises SilenceInvalid."""
+    if not specs:
+        raise SilenceInvalid("at least one matcher required")
+    matchers: list[Matcher] = []
+    for index, spec in enumerate(specs):
+        error = _matcher_spec_error(spec)
+        if error is not None:
+            raise SilenceInvalid(f"invalid label matcher {index}: {error}")
+        try:
+            matchers.append(Matcher(spec.name, spec.type, spec.value))
+        except MatcherError as failure:  # the anchored form can still fail to compile
+            raise SilenceInvalid(f"invalid label matcher {index}: {failure}") from None
+    if all(_matches_empty(matcher) for matcher in matchers):
+        raise SilenceInvalid("at least one matcher must not match the empty string")
+    return tuple(matchers)
+
+
+def validate_times(starts_at: datetime, ends_at: datetime, updated_at: datetime) -> None:
+    if is_zero_time(starts_at):
+        raise SilenceInvalid("invalid zero start timestamp")
+    if is_zero_time(ends_at):
+        raise SilenceInvalid("invalid zero end timestamp")
+    if ends_at < starts_at:
+        raise SilenceInvalid("end time must not be before start time")
+    if is_zero_time(updated_at):
+        raise SilenceInvalid("invalid zero update timestamp")
+
+
+def can_update(existing: Silence, request: SilenceRequest, now: datetime) -> bool:
+    """Whether `request` may overwrite `existing` in place without rewriting history."""
+    if existing.specs() != request.matchers:
+        return False
+    state = existing.state_at(now)
+    if state is SilenceState.ACTIVE:
+        # Alertmanager compares Unix seconds: sub-second changes of the start are allowed.
+        if _unix_seconds(request.starts_at) != _unix_seconds(existing.starts_at):
+            return False
+        return not request.ends_at < now
+    if state is SilenceState.PENDING:
+        return not request.starts_at < now
+    return False
+
+
+def _unix_seconds(moment: datetime) -> int:
+    return int((moment - _EPOCH) // timedelta(seconds=1))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def new_silence_id(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+# ---------------------------------------------------------------------------------------
+# The index
+
+
+def _anchor_values(matcher: Matcher) -> tuple[str, ...] | None:
+    """Label values one of which an alert must carry for `matcher` to match, if bounded."""
+    if matcher.type is MatchType.EQUAL:
+        return (matcher.value,) if matcher.value else None
+    if matcher.type is MatchType.REGEX and matcher.value:
+        if not set(matcher.value) <= _LITERAL_REGEX_CHARACTERS | {"|"}:
+            return None
+        alternatives = tuple(matcher.value.split("|"))
+        if any(alternative == "" for alternative in alternatives):
+            return None
+        return alternatives
+    return None
+
+
+class _SilenceIndex:
+    """label name -> label value -> silence IDs, plus the silences with no anchor."""
+
+    def __init__(self) -> None:
+        self._by_label: dict[str, dict[str, set[str]]] = {}
+        self._unanchored: set[str] = set()
+        self._filed_under: dict[str, tuple[str, tuple[str, ...]] | None] = {}
+
+    def add(self, silence: Silence) -> None:
+        self.remove(silence.id)
+        best: tuple[str, tuple[str, ...]] | None = None
+        best_cost = 0
+        for matcher in silence.matchers:
+            values = _anchor_values(matcher)
+            if values is None:
+                continue
+            by_value = self._by_label.get(matcher.name, {})
+            # Prefer the anchor whose buckets are smallest now: fewer false candidates later.
+            cost = sum(len(by_value.get(value, ())) + 1 for value in values)
+            if best is None or cost < best_cost:
+                best, best_cost = (matcher.name, values), cost
+        self._filed_under[silence.id] = best
+        if best is None:
+            self._unanchored.add(silence.id)
+            return
+        name, values = best
+        by_value = self._by_label.setdefault(name, {})
+        for value in values:
+            by_value.setdefault(value, set()).add(silence.id)
+
+    def remove(self, silence_id: str) -> None:
+        if silence_id not in self._filed_under:
+            return
+        anchor = self._filed_under.pop(silence_id)
+        if anchor is None:
+            self._unanchored.discard(silence_id)
+            return
+        name, values = anchor
+        by_value = self._by_label[name]
+        for value in values:
+            bucket = by_value[value]
+            bucket.discard(silence_id)
+            if not bucket:
+                del by_value[value]
+        if not by_value:
+            del self._by_label[name]
+
+    def candidates(self, labels: Mapping[str, str]) -> set[str]:
+        found = set(self._unanchored)
+        by_label = self._by_label
+        for name, value in labels.items():
+            by_value = by_label.get(name)
+            if by_value is not None:
+                bucket = by_value.get(value)
+                if bucket:
+                    found |= bucket
+        return found
+
+
+# ---------------------------------------------------------------------------------------
+# The state
+
+
+def _canonical(silence: Silence, expires_at: datetime) -> bytes:
+    return encode_silence(silence, expires_at)
+
+
+class Silences:
+    """All silences known to this replica. Not thread-safe: one trio task at a time."""
+
+    def __init__(self, retention: timedelta = DEFAULT_RETENTION, rng: random.Random | None = None) -> None:
+        self.retention = retention
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self._silences: dict[str, Silence] = {}
+        self._expires_at: dict[str, datetime] = {}
+        self._index = _SilenceIndex()
+        self._listeners: list[SilenceListener] = []
+        # Bumped on every change, so callers may cache per-alert results (as the marker does).
+        self.version = 0
+
+    # -- observers
+
+    def add_listener(self, listener: SilenceListener) -> None:
+        self._listeners.append(listener)
+
+    def __len__(self) -> int:
+        return len(self._silences)
+
+    def __contains__(self, silence_id: object) -> bool:
+        return silence_id in self._silences
+
+    def get(self, silence_id: str) -> Silence | None:
+        return self._silences.get(silence_id)
+
+    def expires_at(self, silence_id: str) -> datetime | None:
+        return self._expires_at.get(silence_id)
+
+    def all(self) -> list[Silence]:
+        return list(self._silences.values())
+
+    def query(
+        self,
+        now: datetime,
+        ids: Iterable[str] | None = None,
+        states: Iterable[SilenceState] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[Silence]:
+        """Silences by ID, store state and/or label matching, in no particular order."""
+        if ids is not None:
+            found = [self._silences[i] for i in ids if i in self._silences]
+        elif labels is not None:
+            found = [self._silences[i] for i in self._index.candidates(labels)]
+        else:
+            found = list(self._silences.values())
+        if states is not None:
+            wanted = frozenset(states)
+            found = [silence for silence in found if silence.state_at(now) in wanted]
+        if labels is not None:
+            found = [silence for silence in found if silence.matches(labels)]
+        return found
+
+    def count_by_state(self, now: datetime) -> dict[SilenceState, int]:
+        counts = dict.fromkeys(SilenceState, 0)
+        for silence in self._silences.values():
+            counts[silence.state_at(now)] += 1
+        return counts
+
+    def matching(self, labels: Mapping[str, str], now: datetime) -> tuple[list[str], list[str]]:
+        """Sorted IDs of the active and of the pending silences matching `labels`."""
+        active: list[str] = []
+        pending: list[str] = []
+        silences = self._silences
+        for silence_id in self._index.candidates(labels):
+            silence = silences[silence_id]
+            if now > silence.ends_at or not silence.matches(labels):
+                continue
+            (pending if now < silence.starts_at else active).append(silence_id)
+        active.sort()
+        pending.sort()
+        return active, pending
+
+    # -- local changes
+
+    def set(self, request: SilenceRequest, now: datetime) -> str:
+        """Create or update; returns the silence ID. Raises SilenceNotFound, SilenceInvalid."""
+        previous = self._silences.get(request.id) if request.id else None
+        if request.id and previous is None:
+            raise SilenceNotFound()
+        if previous is not None:
+            if can_update(previous, request, now):
+                self._store_request(request, request.id, request.starts_at, now)
+                return request.id
+            if previous.state_at(now) is not SilenceState.EXPIRED:
+                self._expire(previous, now)
+        silence_id = new_silence_id(self._rng)
+        starts_at = now if request.starts_at < now else request.starts_at
+        self._store_request(request, silence_id, starts_at, now)
+        return silence_id
+
+    def expire(self, silence_id: str, now: datetime) -> None:
+        """Expire now; a no-op for an expired silence. Raises SilenceNotFound."""
+        silence = self._silences.get(silence_id)
+        if silence is None:
+            raise SilenceNotFound()
+        self._expire(silence, now)
+
+    def _expire(self, silence: Silence, now: datetime) -> None:
+        state = silence.state_at(now)
+        if state is SilenceState.EXPIRED:
+            return
+        if state is SilenceState.ACTIVE:
+            expired = dataclasses.replace(silence, ends_at=now, updated_at=now)
+        else:
+            expired = dataclasses.replace(silence, starts_at=now, ends_at=now, updated_at=now)
+        validate_times(expired.starts_at, expired.ends_at, expired.updated_at)
+        self._accept(expired, expired.ends_at + self.retention, local=True)
+
+    def _store_request(self, request: SilenceRequest, silence_id: str, starts_at: datetime, now: datetime) -> None:
+        matchers = build_matchers(request.matchers)
+        validate_times(starts_at, request.ends_at, now)
+        silence = Silence(
+            id=silence_id,
+            matchers=matchers,
+            starts_at=starts_at,
+            ends_at=request.ends_at,
+            updated_at=now,
+            created_by=request.created_by,
+            comment=request.comment,
+        )
+        self._accept(silence, silence.ends_at + self.retention, local=True)
+
+    # -- replication, recovery, maintenance
+
+    def merge(self, silence: Silence, expires_at: datetime, now: datetime) -> bool:
+        """Last-writer-wins merge of a peer's (or the disk's) version. True if taken."""
+        if expires_at < now:
+            return False
+        current = self._silences.get(silence.id)
+        if current is not None:
+            if silence.updated_at < current.updated_at:
+                return False
+            if silence.updated_at == current.updated_at:
+                mine = _canonical(current, self._expires_at[current.id])
+                theirs = _canonical(silence, expires_at)
+                if theirs <= mine:
+                    return False
+        self._accept(silence, expires_at, local=False)
+        return True
+
+    def gc(self, now: datetime) -> int:
+        """Forget silences whose expiry is at or before `now`; returns how many."""
+        doomed = [i for i, expiry in self._expires_at.items() if not expiry > now]
+        for silence_id in doomed:
+            del self._silences[silence_id]
+            del self._expires_at[silence_id]
+            self._index.remove(silence_id)
+        # Expired silences no longer mute anything: drop them from the index early.
+        for silence_id, silence in self._silences.items():
+            if now > silence.ends_at:
+                self._index.remove(silence_id)
+        if doomed:
+            self.version += 1
+        return len(doomed)
+
+    def snapshot(self) -> list[tuple[Silence, datetime]]:
+        return [(silence, self._expires_at[i]) for i, silence in self._silences.items()]
+
+    def _accept(self, silence: Silence, expires_at: datetime, local: bool) -> None:
+        self._silences[silence.id] = silence
+        self._expires_at[silence.id] = expires_at
+        self._index.add(silence)
+        self.version += 1
+        change = SilenceChange(silence, expires_at, local)
+        for listener in self._listeners:
+            listener(change)
+
+
+# ---------------------------------------------------------------------------------------
+# Muting
+
+
+class SilenceMarker(Protocol):
+    """The part of daemon.marker.Marker the silencer writes to."""
+
+    def set_active_or_silenced(
+        self,
+        fingerprint: int,
+        silenced_by: Iterable[str],
+        pending_silences: Iterable[str] = (),
+        silences_version: int = 0,
+    ) -> None: ...
+
+
+class Silencer:
+    """Satisfies notify.context.AlertMuter, recording the (sorted) active and pending
+    silence IDs of each alert in the marker, as Alertmanager's silencer does."""
+
+    def __init__(self, silences: Silences, marker: SilenceMarker | None = None) -> None:
+        self._silences = silences
+        self._marker = marker
+
+    def silenced_by(self, labels: Mapping[str, str], now: datetime) -> list[str]:
+        active, pending = self._silences.matching(labels, now)
+        if self._marker is not None:
+            self._marker.set_active_or_silenced(fingerprint(labels), active, pending, self._silences.version)
+        return active
+
+    def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
+        return bool(self.silenced_by(labels, now))
+
+
+# ---------------------------------------------------------------------------------------
+# Encoding (the durable log and snapshots)
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def encode_silence(silence: Silence, expires_at: datetime) -> bytes:
+    """msgpack array: [id, [[name, type code, value]...], starts, ends, updated (µs since
+    the Unix epoch, UTC), created_by, comment, expires_at (µs)]."""
+    packed: bytes = msgpack.packb(
+        [
+            silence.id,
+            [[m.name, MATCH_TYPE_CODES[m.type], m.value] for m in silence.matchers],
+            _to_micros(silence.starts_at),
+            _to_micros(silence.ends_at),
+            _to_micros(silence.updated_at),
+            silence.created_by,
+            silence.comment,
+            _to_micros(expires_at),
+        ],
+        use_bin_type=True,
+    )
+    return packed
+
+
+def decode_silence(data: bytes) -> tuple[Silence, datetime]:
+    """Inverse of encode_silence; raises ValueError on anything malformed."""
+    try:
+        fields = msgpack.unpackb(data, raw=False)
+        silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = fields
+        matchers = tuple(Matcher(name, MATCH_TYPES_BY_CODE[code], value) for name, code, value in raw_matchers)
+        silence = Silence(
+            id=str(silence_id),
+            matchers=matchers,
+            starts_at=_from_micros(starts),
+            ends_at=_from_micros(ends),
+            updated_at=_from_micros(updated),
+            created_by=str(created_by),
+            comment=str(comment),
+        )
+        return silence, _from_micros(expires)
+    except (ValueError, TypeError, KeyError, OverflowError, MatcherError, msgpack.UnpackException) as error:
+        raise ValueError(f"malformed silence record: {error}") from error
+
+
+def load_records(silences: Silences, records: Iterable[bytes], now: datetime) -> int:
+    """Merge records from disk (snapshot, then log) into `silences`; returns how many were
+    malformed (skipped). Replaying is idempotent because merging is last-writer-wins."""
+    malformed = 0
+    for record in records:
+        try:
+            silence, expires_at = decode_silence(record)
+        except ValueError:
+            malformed += 1
+            continue
+        silences.merge(silence, expires_at, now)
+    return malformed
+
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "MatcherSpec",
+    "Silence",
+    "SilenceChange",
+    "SilenceError",
+    "SilenceInvalid",
+    "SilenceNotFound",
+    "SilenceRequest",
+    "SilenceState",
+    "Silencer",
+    "Silences",
+    "build_matchers",
+    "can_update",
+    "decode_silence",
+    "encode_silence",
+    "load_records",
+    "validate_times",
+]
