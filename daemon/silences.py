@@ -160,12 +160,24 @@ SilenceListener = Callable[[SilenceChange], None]
 # Validation (Alertmanager's validateSilence, in its order, with its messages)
 
 
+def _quiet_re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # otherwise RE2 prints every bad user regex to stderr
+    return options
+
+
+_QUIET_RE2 = _quiet_re2_options()
+# Go names the (empty) offending text of a trailing backslash; RE2 names none.
+_TRAILING_BACKSLASH = "error parsing regexp: trailing backslash at end of expression"
+
+
 def _regex_error(pattern: str) -> str | None:
     """Go's regexp.Compile error for the *unanchored* pattern, as silences report it."""
     try:
-        re2.compile(pattern)
+        re2.compile(pattern, options=_QUIET_RE2)
     except re2.error as error:
-        return _go_regex_error(error)
+        message = _go_regex_error(error)
+        return message + ": ``" if message == _TRAILING_BACKSLASH else message
     except UnicodeEncodeError:
         return "error parsing regexp: invalid UTF-8"
     rejection = _syntax_go_rejects(pattern)
@@ -199,7 +211,7 @@ def _matches_empty(matcher: Matcher) -> bool:
         return matcher.value == ""
     if matcher.type is MatchType.REGEX:
         # Go's check is unanchored: any regex that matches somewhere in "" matches "".
-        return re2.search(matcher.value, "") is not None
+        return re2.compile(matcher.value, options=_QUIET_RE2).search("") is not None
     return False
 
 

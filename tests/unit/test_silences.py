@@ -17,8 +17,8 @@ from daemon.silences import (
     Silence,
     SilenceInvalid,
     SilenceNotFound,
-    SilenceRequest,
     Silencer,
+    SilenceRequest,
     Silences,
     SilenceState,
     decode_silence,
@@ -79,7 +79,7 @@ def test_create_keeps_a_future_start() -> None:
 
 
 def test_unknown_id_is_not_found() -> None:
-    with pytest.raises(SilenceNotFound, match="^silence not found$"):
+    with pytest.raises(SilenceNotFound, match=r"^silence not found$"):
         make().set(request(silence_id="nope"), T0)
 
 

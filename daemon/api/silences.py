@@ -1,0 +1,454 @@
+"""`/api/v2/silences` and `/api/v2/silence/{id}` with Alertmanager 0.25's exact answers.
+
+Request bodies go through the same three gates as in Alertmanager, in its order:
+1. JSON decoding as Go's encoding/json + go-openapi do it (400, `{"code":400,...}`): syntax
+   errors, type mismatches (`json: cannot unmarshal number into Go struct field ...`) and
+   strfmt date-time parsing (the layouts go-openapi accepts, and Go's parse error text);
+2. schema validation (422, `{"code":602|612,...}`), reporting only the first failure in the
+   schema's field order, as go-openapi's error responder does;
+3. the handler (400/404 with a JSON string body), then `Silences.set`.
+
+Every change is made durable (`commit`, the storage log's group commit) before the answer.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from daemon.api.response import Response, framework_error, handler_error, json_response
+from daemon.matchers import MatcherError, MatchType, go_quote, parse_matcher
+from daemon.silences import (
+    MatcherSpec,
+    Silence,
+    SilenceInvalid,
+    SilenceNotFound,
+    SilenceRequest,
+    Silences,
+    SilenceState,
+)
+from notify.model import ZERO_TIME, format_api_time
+
+logger = logging.getLogger(__name__)
+
+# go-openapi error codes (errors.CompositeErrorCode etc.).
+CODE_BAD_REQUEST = 400
+CODE_INVALID_TYPE = 601
+CODE_REQUIRED = 602
+CODE_TOO_FEW_ITEMS = 612
+
+# strfmt's UUID format (it accepts uppercase and missing dashes).
+_UUID_SYNTAX = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z")
+
+Clock = Callable[[], datetime]
+Commit = Callable[[], Awaitable[None]]
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.response = framework_error(status, code, message)
+
+
+# ---------------------------------------------------------------------------------------
+# strfmt.DateTime parsing (go-openapi's ParseDateTime over Go's time.Parse)
+
+_TIME_OF_DAY = r"(\d{2}):(\d{2})"
+_FRACTION = r"(?:[.,](\d+))?"
+_ACCEPTED_LAYOUTS = [
+    # RFC3339 (and its Millis/Micro/Nano variants): any fraction, `Z` or `±hh:mm`.
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}(Z|[+-]\d{{2}}:\d{{2}})\Z"),
+    # RFC3339Millis/MicroNoColon: exactly 3 or 6 fraction digits, `Z` or `±hhmm`.
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}})\.(\d{{3}}|\d{{6}})(Z|[+-]\d{{4}})\Z"),
+    # ISO8601 local time (read as UTC), optional fraction.
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z"),
+    # Reduced precision (no seconds), with a literal Z or without zone.
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}()()(Z?)\Z"),
+]
+_LAST_LAYOUT = "2006-01-02 15:04:05"
+_MAX_OFFSET_HOURS = 24
+_MINUTES_PER_HOUR = 60
+
+
+def _build_time(parts: Sequence[str]) -> datetime | None:
+    year, month, day, hour, minute = (int(p) for p in parts[:5])
+    second = int(parts[5]) if parts[5] else 0
+    fraction, zone = parts[6] or "", parts[7]
+    if not (1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
+        return None
+    if year < 1:
+        return ZERO_TIME  # Go can say year 0; Python cannot, and both are "long ago"
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    tz: timezone = UTC
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours >= _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
+            return None
+        offset = timedelta(hours=hours, minutes=minutes)
+        if offset:
+            tz = timezone(-offset if zone[0] == "-" else offset)
+    micros = int((fraction + "000000")[:6])
+    return datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
+
+
+def _last_layout_error(text: str) -> str:
+    """Go's time.Parse error for the last layout go-openapi tries, `2006-01-02 15:04:05`."""
+    head = f"parsing time {go_quote(text)}"
+
+    def cannot(rest: str, element: str) -> str:
+        return f"{head} as {go_quote(_LAST_LAYOUT)}: cannot parse {go_quote(rest)} as {go_quote(element)}"
+
+    def number(rest: str, fixed: bool) -> tuple[int, str] | None:
+        if not rest[:1].isdigit() or not rest[:1].isascii():
+            return None
+        if not rest[1:2].isdigit() or not rest[1:2].isascii():
+            return None if fixed else (int(rest[0]), rest[1:])
+        return int(rest[:2]), rest[2:]
+
+    rest = text
+    if len(rest) < 4 or not (rest[:4].isascii() and rest[:4].isdigit()):
+        return cannot(rest, "2006")
+    year, rest = int(rest[:4]), rest[4:]
+    fields: dict[str, int] = {}
+    for separator, element, name, fixed, limit in (
+        ("-", "01", "month", True, 13),
+        ("-", "02", "day", True, 100),
+        (" ", "15", "hour", False, 24),
+        (":", "04", "minute", True, 60),
+        (":", "05", "second", True, 60),
+    ):
+        if not rest.startswith(separator):
+            return cannot(rest, separator)
+        rest = rest[1:]
+        parsed = number(rest, fixed)
+        if parsed is None:
+            return cannot(rest, element)
+        value, rest = parsed
+        if value >= limit or (name == "month" and value < 1):
+            return f"{head}: {name} out of range"
+        fields[name] = value
+    fraction = re.match(r"[.,]\d+", rest)
+    if fraction:
+        rest = rest[fraction.end() :]
+    if rest:
+        return f"{head}: extra text: {go_quote(rest)}"
+    if year >= 1 and not 1 <= fields["day"] <= calendar.monthrange(year, fields["month"])[1]:
+        return f"{head}: day out of range"
+    return f"{head}: day out of range"
+
+
+def parse_api_datetime(text: str) -> datetime:
+    """go-openapi strfmt.ParseDateTime; raises ValueError with Go's message."""
+    if text == "":
+        return datetime(1970, 1, 1, tzinfo=UTC)  # strfmt.NewDateTime(): the Unix epoch
+    for layout in _ACCEPTED_LAYOUTS:
+        found = layout.match(text)
+        if found is not None:
+            moment = _build_time(found.groups())
+            if moment is not None:
+                return moment
+    found = re.match(rf"(\d{{4}})-(\d{{2}})-(\d{{2}}) {_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", text)
+    if found is not None:
+        moment = _build_time(found.groups())
+        if moment is not None:
+            return moment
+    raise ValueError(_last_layout_error(text))
+
+
+# ---------------------------------------------------------------------------------------
+# Go's encoding/json type errors for the postableSilence schema
+
+_STRING_FIELDS = ("comment", "createdBy")
+_TIME_FIELDS = ("startsAt", "endsAt")
+_MATCHER_STRING_FIELDS = ("name", "value")
+_MATCHER_BOOL_FIELDS = ("isRegex", "isEqual")
+_ID_STRUCT = 'struct { ID string "json:\\"id,omitempty\\"" }'
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _type_error(value: Any, field: str, go_type: str) -> str:
+    return f"json: cannot unmarshal {_json_kind(value)} into Go struct field {field} of type {go_type}"
+
+
+def _decode_failure(message: str) -> _BodyError:
+    return _BodyError(400, CODE_BAD_REQUEST, f'parsing silence body from "" failed, because {message}')
+
+
+def _go_syntax_error(body: bytes) -> str:
+    stripped = body.strip()
+    if not stripped:
+        return "unexpected end of JSON input"
+    try:
+        orjson.loads(stripped + b"}" * 4)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        return "unexpected end of JSON input"
+    first = chr(stripped[0])
+    if first not in '{["-0123456789tfn':
+        return f"invalid character {first!r} looking for beginning of value"
+    return "invalid character in JSON body"
+
+
+def _decode_silence_body(body: bytes) -> dict[str, Any]:
+    """Decode and type-check like Go; returns the object (possibly with nulls)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _decode_failure(_go_syntax_error(body)) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise _decode_failure(f"json: cannot unmarshal {_json_kind(document)} into Go value of type {_ID_STRUCT}")
+    silence_id = document.get("id")
+    if silence_id is not None and not isinstance(silence_id, str):
+        raise _decode_failure(_type_error(silence_id, ".id", "string"))
+    # Go keeps the first type mismatch but goes on decoding; a date-time that does not parse
+    # aborts at once, so it wins over an earlier mismatch.
+    first_mismatch: str | None = None
+    for key, value in document.items():
+        if value is None:
+            continue
+        mismatch: str | None = None
+        if key in _STRING_FIELDS and not isinstance(value, str):
+            mismatch = _type_error(value, f"Silence.{key}", "string")
+        elif key in _TIME_FIELDS:
+            if not isinstance(value, str):
+                raise _decode_failure(_type_error(value, f"Silence.{key}", "string"))
+            try:
+                parse_api_datetime(value)
+            except ValueError as error:
+                raise _decode_failure(str(error)) from None
+        elif key == "matchers":
+            mismatch = _matchers_type_error(value)
+        if mismatch is not None and first_mismatch is None:
+            first_mismatch = mismatch
+    if first_mismatch is not None:
+        raise _decode_failure(first_mismatch)
+    return document
+
+
+def _matchers_type_error(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return _type_error(value, "Silence.matchers", "models.Matchers")
+    first: str | None = None
+    for element in value:
+        mismatch: str | None = None
+        if element is not None and not isinstance(element, dict):
+            mismatch = _type_error(element, "Silence.matchers", "models.Matcher")
+        elif isinstance(element, dict):
+            for key, field_value in element.items():
+                if field_value is None:
+                    continue
+                if key in _MATCHER_STRING_FIELDS and not isinstance(field_value, str):
+                    mismatch = mismatch or _type_error(field_value, f"Matcher.matchers.{key}", "string")
+                elif key in _MATCHER_BOOL_FIELDS and not isinstance(field_value, bool):
+                    mismatch = mismatch or _type_error(field_value, f"Matcher.matchers.{key}", "bool")
+        first = first or mismatch
+    return first
+
+
+def _required(field: str) -> _BodyError:
+    return _BodyError(422, CODE_REQUIRED, f"{field} in body is required")
+
+
+def _validate_schema(document: Mapping[str, Any]) -> None:
+    """go-openapi's validation of postableSilence; the first failure only."""
+    for field in ("comment", "createdBy", "endsAt"):
+        if document.get(field) is None:
+            raise _required(field)
+    matchers = document.get("matchers")
+    if matchers is None:
+        raise _required("matchers")
+    if len(matchers) < 1:
+        raise _BodyError(422, CODE_TOO_FEW_ITEMS, "matchers in body should have at least 1 items")
+    for index, matcher in enumerate(matchers):
+        if matcher is None:
+            # Alertmanager dereferences the null and drops the connection; we answer instead.
+            raise _required(f"matchers.{index}")
+        for field in ("isRegex", "name", "value"):
+            if matcher.get(field) is None:
+                raise _required(f"matchers.{index}.{field}")
+    if document.get("startsAt") is None:
+        raise _required("startsAt")
+
+
+def _request_from_document(document: Mapping[str, Any]) -> SilenceRequest:
+    specs = []
+    for matcher in document["matchers"]:
+        is_regex = matcher["isRegex"]
+        is_equal = matcher.get("isEqual")
+        is_equal = True if is_equal is None else is_equal
+        if is_regex:
+            kind = MatchType.REGEX if is_equal else MatchType.NOT_REGEX
+        else:
+            kind = MatchType.EQUAL if is_equal else MatchType.NOT_EQUAL
+        specs.append(MatcherSpec(matcher["name"], kind, matcher["value"]))
+    return SilenceRequest(
+        id=document.get("id") or "",
+        matchers=tuple(specs),
+        starts_at=parse_api_datetime(document["startsAt"]),
+        ends_at=parse_api_datetime(document["endsAt"]),
+        created_by=document["createdBy"],
+        comment=document["comment"],
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Presentation
+
+_STATE_ORDER = {SilenceState.ACTIVE: 0, SilenceState.PENDING: 1, SilenceState.EXPIRED: 2}
+
+
+def gettable_silence(silence: Silence, now: datetime) -> dict[str, Any]:
+    """The API's gettableSilence, keys in Alertmanager's order."""
+    return {
+        "id": silence.id,
+        "status": {"state": silence.api_state_at(now).value},
+        "updatedAt": format_api_time(silence.updated_at),
+        "comment": silence.comment,
+        "createdBy": silence.created_by,
+        "endsAt": format_api_time(silence.ends_at),
+        "matchers": [
+            {"isEqual": m.is_equal, "isRegex": m.is_regex, "name": m.name, "value": m.value}
+            for m in silence.matchers
+        ],
+        "startsAt": format_api_time(silence.starts_at),
+    }
+
+
+def _sort_key(silence: Silence, now: datetime) -> tuple[int, float]:
+    """Active by end ascending, pending by start ascending, expired by end descending."""
+    state = silence.api_state_at(now)
+    if state is SilenceState.ACTIVE:
+        return (0, silence.ends_at.timestamp())
+    if state is SilenceState.PENDING:
+        return (1, silence.starts_at.timestamp())
+    return (2, -silence.ends_at.timestamp())
+
+
+def silence_has_matchers(silence: Silence, filters: Sequence[Any]) -> bool:
+    """Alertmanager's filter: every filter matcher appears in the silence, same name,
+    operator and value string (not label matching)."""
+    return all(
+        any(f.name == m.name and f.type is m.type and f.value == m.value for m in silence.matchers)
+        for f in filters
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _no_commit() -> None:
+    return None
+
+
+class SilencesAPI:
+    """Handlers for the ASGI router. `commit` makes every change so far durable."""
+
+    def __init__(self, silences: Silences, commit: Commit | None = None, clock: Clock = _utc_now) -> None:
+        self.silences = silences
+        self._commit = commit if commit is not None else _no_commit
+        self._clock = clock
+
+    async def list(self, query: Mapping[str, list[str]]) -> Response:
+        filters = []
+        for text in query.get("filter", []):
+            try:
+                filters.append(parse_matcher(text))
+            except MatcherError as error:
+                return handler_error(400, str(error))
+        now = self._clock()
+        found = [s for s in self.silences.all() if silence_has_matchers(s, filters)]
+        found.sort(key=lambda silence: _sort_key(silence, now))
+        return json_response(200, [gettable_silence(silence, now) for silence in found])
+
+    async def get(self, silence_id: str) -> Response:
+        invalid = _invalid_path_id(silence_id)
+        if invalid is not None:
+            return invalid
+        silence = self.silences.get(silence_id)
+        if silence is None:
+            return Response(404)
+        return json_response(200, gettable_silence(silence, self._clock()))
+
+    async def delete(self, silence_id: str) -> Response:
+        invalid = _invalid_path_id(silence_id)
+        if invalid is not None:
+            return invalid
+        try:
+            self.silences.expire(silence_id, self._clock())
+        except SilenceNotFound as error:
+            return handler_error(500, str(error))
+        except SilenceInvalid as error:
+            return handler_error(500, str(error))
+        failure = await self._make_durable()
+        return failure if failure is not None else Response(200)
+
+    async def create(self, body: bytes, content_type: str | None) -> Response:
+        media_type = (content_type or "application/octet-stream").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            shown = content_type.split(";", 1)[0].strip() if content_type else "application/octet-stream"
+            return framework_error(
+                415, 415, f"unsupported media type {go_quote(shown)}, only [application/json] are allowed"
+            )
+        if not body.strip():
+            return framework_error(422, CODE_REQUIRED, "silence in body is required")
+        try:
+            document = _decode_silence_body(body)
+            _validate_schema(document)
+        except _BodyError as error:
+            return error.response
+        request = _request_from_document(document)
+        if not request.starts_at < request.ends_at:
+            return handler_error(400, "Failed to create silence: start time must be before end time")
+        now = self._clock()
+        if request.ends_at < now:
+            return handler_error(400, "Failed to create silence: end time can't be in the past")
+        try:
+            silence_id = self.silences.set(request, now)
+        except SilenceNotFound as error:
+            return handler_error(404, str(error))
+        except SilenceInvalid as error:
+            return handler_error(400, str(error))
+        failure = await self._make_durable()
+        return failure if failure is not None else json_response(200, {"silenceID": silence_id})
+
+    async def _make_durable(self) -> Response | None:
+        try:
+            await self._commit()
+        except OSError as error:
+            logger.error("could not make a silence change durable: %s", error)
+            return handler_error(500, f"failed to persist silence: {error}")
+        return None
+
+
+def _invalid_path_id(silence_id: str) -> Response | None:
+    if _UUID_SYNTAX.match(silence_id):
+        return None
+    return framework_error(
+        422, CODE_INVALID_TYPE, f"silenceID in path must be of type uuid: {go_quote(silence_id)}"
+    )
+
+
+__all__ = ["SilencesAPI", "gettable_silence", "parse_api_datetime", "silence_has_matchers"]
