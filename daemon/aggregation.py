@@ -142,9 +142,7 @@ def flush_snapshot(alerts: Iterable[AlertUpdate], now: datetime) -> list[AlertUp
     return snapshot
 
 
-def sent_resolved(
-    snapshot: Iterable[AlertUpdate], current: Mapping[int, Alert], now: datetime
-) -> list[int]:
+def sent_resolved(snapshot: Iterable[AlertUpdate], current: Mapping[int, Alert], now: datetime) -> list[int]:
     """Fingerprints to drop after a successful flush: alerts sent as resolved that have not
     been updated since the snapshot was taken."""
     removable = []
@@ -241,9 +239,7 @@ class AggregationGroup:
         if self.stopped:
             return False
         if not succeeded:
-            logger.error(
-                "Notify for alerts failed num_alerts=%d aggrGroup=%s", len(snapshot), self.key
-            )
+            logger.error("Notify for alerts failed num_alerts=%d aggrGroup=%s", len(snapshot), self.key)
             return False
         for fingerprint in sent_resolved(snapshot, self.alerts, wall_clock()):
             del self.alerts[fingerprint]

@@ -43,9 +43,7 @@ Subscription = trio.MemoryReceiveChannel[AlertBatch]
 
 def _overlaps(old: Alert, new: Alert) -> bool:
     """True when the new start or end falls strictly inside the old activity interval."""
-    return (old.starts_at < new.ends_at < old.ends_at) or (
-        old.starts_at < new.starts_at < old.ends_at
-    )
+    return (old.starts_at < new.ends_at < old.ends_at) or (old.starts_at < new.starts_at < old.ends_at)
 
 
 class AlertStore:
@@ -98,9 +96,7 @@ class AlertStore:
         """A channel yielding a snapshot batch of all stored alerts, then every update.
 
         Close the returned channel (e.g. `with subscription:`) to unsubscribe."""
-        send_channel, receive_channel = trio.open_memory_channel[AlertBatch](
-            SUBSCRIBER_BUFFER_BATCHES
-        )
+        send_channel, receive_channel = trio.open_memory_channel[AlertBatch](SUBSCRIBER_BUFFER_BATCHES)
         if self._alerts:
             send_channel.send_nowait(list(self.items()))
         self._subscribers.append(send_channel)

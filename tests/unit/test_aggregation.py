@@ -32,7 +32,9 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def update(labels: dict[str, str], starts: float = 0, ends: float | None = None, updated: float = 0) -> AlertUpdate:
+def update(
+    labels: dict[str, str], starts: float = 0, ends: float | None = None, updated: float = 0
+) -> AlertUpdate:
     alert = Alert(
         labels=labels,
         starts_at=at(starts),
