@@ -35,6 +35,8 @@ from typing import IO, Literal
 import httpx
 
 DaemonKind = Literal["alertmanager", "tocsin"]
+# Prometheus is started by the same machinery (config file, data dir, log, /-/ready, stop).
+ProcessKind = Literal["alertmanager", "tocsin", "prometheus"]
 DAEMON_KINDS: tuple[DaemonKind, ...] = ("alertmanager", "tocsin")
 
 ALERTMANAGER_BINARY = Path("/usr/bin/prometheus-alertmanager")
@@ -96,7 +98,7 @@ def oracle_missing_reason(binary: Path = ALERTMANAGER_BINARY) -> str | None:
 class DaemonProcess:
     """One running daemon process with its config file, storage directory and log."""
 
-    kind: DaemonKind
+    kind: ProcessKind
     workdir: Path
     port: int
     process: subprocess.Popen[bytes]
@@ -156,6 +158,37 @@ class DaemonProcess:
             f"--log.level={log_level}",
             *extra_args,
         ]
+        return cls._spawn(kind, argv, workdir, chosen_port, tuple(extra_args))
+
+    @classmethod
+    def launch_prometheus(
+        cls,
+        config_text: str,
+        workdir: Path,
+        *,
+        rules: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> DaemonProcess:
+        """Start a real Prometheus with `config_text`; `rules` files are written beside it."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.yml").write_text(config_text)
+        for name, text in (rules or {}).items():
+            (workdir / name).write_text(text)
+        (workdir / "data").mkdir(exist_ok=True)
+        port = free_port()
+        argv = [
+            str(PROMETHEUS_BINARY),
+            f"--config.file={workdir / 'config.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *extra_args,
+        ]
+        return cls._spawn("prometheus", argv, workdir, port, tuple(extra_args))
+
+    @classmethod
+    def _spawn(
+        cls, kind: ProcessKind, argv: list[str], workdir: Path, port: int, extra_args: tuple[str, ...]
+    ) -> DaemonProcess:
         # Closed in stop(); the child keeps its own copy of the descriptor meanwhile.
         log_handle = open(workdir / "daemon.log", "ab")
         log_handle.write(f"$ {' '.join(argv)}\n".encode())
@@ -173,10 +206,10 @@ class DaemonProcess:
         return cls(
             kind=kind,
             workdir=workdir,
-            port=chosen_port,
+            port=port,
             process=process,
             argv=argv,
-            extra_args=tuple(extra_args),
+            extra_args=extra_args,
             _log_handle=log_handle,
         )
 
