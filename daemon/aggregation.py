@@ -164,9 +164,9 @@ class AggregationGroup:
 
     __slots__ = (
         "_cancel_scope",
+        "_key",
         "alerts",
         "flushing",
-        "key",
         "labels",
         "route",
         "schedule",
@@ -177,7 +177,9 @@ class AggregationGroup:
     def __init__(self, route: Route, labels: Mapping[str, str], now: float) -> None:
         self.route = route
         self.labels = dict(labels)
-        self.key = group_key(route, self.labels)
+        # Formatted on first use: quoting label values costs more than the rest of filing
+        # an alert, and a burst of new groups should not pay it before any flush is due.
+        self._key: str | None = None
         self.alerts: dict[int, Alert] = {}
         opts = route.opts
         self.schedule = FlushSchedule.starting(
@@ -188,6 +190,13 @@ class AggregationGroup:
         self.tick_pending = False
         self.stopped = False
         self._cancel_scope: trio.CancelScope | None = None
+
+    @property
+    def key(self) -> str:
+        """The group key (`{}/{...}:{alertname="A"}`), as the nflog and receivers see it."""
+        if self._key is None:
+            self._key = group_key(self.route, self.labels)
+        return self._key
 
     @property
     def receiver(self) -> str:

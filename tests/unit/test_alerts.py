@@ -223,3 +223,24 @@ def test_statuses_are_values() -> None:
     status = AlertStatus(STATE_ACTIVE)
     with pytest.raises(dataclasses.FrozenInstanceError):
         status.state = STATE_SUPPRESSED  # type: ignore[misc]
+
+
+async def test_put_blocked_on_a_subscriber_that_goes_away_completes() -> None:
+    store = AlertStore()
+    subscription = store.subscribe()
+    for index in range(SUBSCRIBER_BUFFER_BATCHES):
+        await store.put([alert(f"A{index}", ends=30)], at(0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.put, [alert("last", ends=30)], at(0))
+        await trio.testing.wait_all_tasks_blocked()
+        subscription.close()  # e.g. the dispatcher stopped for a config reload
+    await store.put([alert("after", ends=30)], at(0))
+    assert len(store) == SUBSCRIBER_BUFFER_BATCHES + 2
+
+
+async def test_close_ends_subscriptions() -> None:
+    store = AlertStore()
+    subscription = store.subscribe()
+    store.close()
+    batches = [batch async for batch in subscription]
+    assert batches == []
