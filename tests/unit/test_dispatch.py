@@ -17,7 +17,7 @@ import trio.testing
 from daemon.aggregation import PeerWait, no_peer_wait
 from daemon.alerts import AlertStore
 from daemon.config.model import RouteConfig
-from daemon.dispatch import EMPTY_GROUP_CLEANUP_SECONDS, Dispatcher
+from daemon.dispatch import ALERTS_PER_CHECKPOINT, EMPTY_GROUP_CLEANUP_SECONDS, Dispatcher
 from daemon.matchers import Matcher, MatchType
 from daemon.routing import Route
 from notify.context import FlushContext, Notifier
@@ -356,3 +356,25 @@ async def test_unknown_receiver_is_skipped(autojump_clock: trio.testing.MockCloc
         await t.push(0.0, firing("A"))
         await t.until(400.0)
         assert t.dispatcher.group_count == 1
+
+
+async def test_large_batches_are_filed_in_chunks_and_timed(autojump_clock: trio.testing.MockClock) -> None:
+    durations: list[float] = []
+    store = AlertStore()
+    config = route(group_by=["alertname", "instance"])
+    notifiers = {"default": RecordingNotifier([])}
+    dispatcher = Dispatcher(
+        Route.from_config(config), store, notifiers, wall_clock, observe_processing=durations.append
+    )
+    alert_total = 2 * ALERTS_PER_CHECKPOINT + 5
+    alerts = [
+        Alert({"alertname": "A", "instance": str(index)}, ends_at=FAR_FUTURE) for index in range(alert_total)
+    ]
+    await store.put(alerts, wall_clock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dispatcher.run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert dispatcher.group_count == alert_total
+        assert len(durations) == alert_total
+        assert all(duration >= 0 for duration in durations)
+        dispatcher.stop()
