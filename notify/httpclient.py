@@ -4,7 +4,7 @@ HTTPClientConfig), and the JSON POST every HTTP integration shares.
 Supported keys: `basic_auth` {username, password, password_file}, `authorization` {type
 (default Bearer), credentials, credentials_file}, `bearer_token`, `bearer_token_file`,
 `tls_config` {ca_file, cert_file, key_file, server_name, insecure_skip_verify, min_version,
-max_version}, `proxy_url`, `follow_redirects` (default true), `enable_http2` (default true;
+max_version}, `proxy_url` (+ `proxy_connect_header`), `follow_redirects` (default true), `enable_http2` (default true;
 ignored when the `h2` package is missing). Secret files are read at every request, as
 prometheus/common does, so a rotated token is picked up without a reload. `oauth2` is not
 supported yet and is refused with `UnsupportedHttpConfigError`.
@@ -125,6 +125,16 @@ class _ServerNameTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def _proxy(config: Mapping[str, Any]) -> httpx.Proxy | None:
+    url = config.get("proxy_url")
+    if not url:
+        return None
+    connect_headers = config.get("proxy_connect_header") or {}
+    # prometheus/common sends each header's values joined, as Go's http.Header does on the wire.
+    headers = {name: ", ".join(values) for name, values in connect_headers.items()}
+    return httpx.Proxy(url, headers=headers or None)
+
+
 def http2_available() -> bool:
     return importlib.util.find_spec("h2") is not None
 
@@ -143,7 +153,7 @@ def build_client(
         network = httpx.AsyncHTTPTransport(
             verify=build_ssl_context(tls_config),
             http2=http2,
-            proxy=config.get("proxy_url") or None,
+            proxy=_proxy(config),
             limits=httpx.Limits(max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS),
         )
         transport = network

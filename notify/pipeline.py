@@ -128,6 +128,13 @@ class ReceiverPipeline:
         self._observer: NotificationObserver = observer if observer is not None else NullObserver()
         self._clock = clock
 
+    async def aclose(self) -> None:
+        """Release the integrations' connections (after a reload replaced this pipeline)."""
+        for integration in self.integrations:
+            close = getattr(integration, "aclose", None)
+            if close is not None:
+                await close()
+
     async def notify(self, ctx: FlushContext, alerts: Sequence[Alert]) -> bool:
         if self._gate is not None:
             await self._gate.wait_ready()

@@ -1,0 +1,190 @@
+"""Turns the configured receivers into `notify` pipelines (the composition of integrations,
+muters, time intervals, the cluster gate and the notification log).
+
+    notifiers = build_notifiers(config, external_url, nflog=nflog, inhibitor=..., silencer=...,
+                                time_intervals=..., gate=..., observer=MetricsObserver(...))
+    # dict receiver name -> ReceiverPipeline (a notify.context.Notifier)
+    ...
+    await close_notifiers(notifiers)   # after a reload swapped them out
+
+Integration types without an implementation yet are logged and skipped, so a config that
+uses them still loads (their notifications are not sent). A webhook whose settings cannot be
+turned into a client (for example an unreadable CA file) raises `IntegrationBuildError`, and
+the reload fails before the running pipelines are touched, as in Alertmanager.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+import httpx
+
+from daemon.config.model import Config, Receiver
+from notify.context import AlertMuter, ClusterGate, NotificationLog, TimeIntervals
+from notify.httpclient import UnsupportedHttpConfigError, build_client
+from notify.pipeline import (
+    DEFAULT_NFLOG_RETENTION,
+    DEFAULT_PEER_TIMEOUT,
+    Integration,
+    NotificationObserver,
+    ReceiverPipeline,
+)
+from notify.receivers.webhook import WebhookConfig, WebhookIntegration
+
+logger = logging.getLogger("daemon.integrations")
+
+# The YAML key of each integration list and the type name used in metrics and the nflog.
+CONFIG_KEY_SUFFIX = "_configs"
+
+
+class IntegrationBuildError(ValueError):
+    pass
+
+
+def integration_type(config_key: str) -> str:
+    """`webhook_configs` -> `webhook` (the name in metrics labels and nflog keys)."""
+    return config_key.removesuffix(CONFIG_KEY_SUFFIX)
+
+
+def _build_webhook(
+    receiver: Receiver,
+    index: int,
+    raw: Mapping[str, Any],
+    external_url: str,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Integration:
+    config = WebhookConfig.from_mapping(raw)
+    client = build_client(config.http_config, transport=transport)
+    return WebhookIntegration(receiver.name, index, config, client, external_url)
+
+
+IntegrationFactory = Callable[
+    [Receiver, int, Mapping[str, Any], str, httpx.AsyncBaseTransport | None], Integration
+]
+
+FACTORIES: dict[str, IntegrationFactory] = {
+    "webhook_configs": _build_webhook,
+}
+
+
+def build_integrations(
+    receiver: Receiver,
+    external_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Integration]:
+    integrations: list[Integration] = []
+    for config_key, entries in receiver.integrations.items():
+        if not entries:
+            continue
+        factory = FACTORIES.get(config_key)
+        if factory is None:
+            logger.warning(
+                "integration type not supported yet, skipping receiver=%s integration=%s count=%d",
+                receiver.name,
+                integration_type(config_key),
+                len(entries),
+            )
+            continue
+        for index, raw in enumerate(entries):
+            try:
+                integrations.append(factory(receiver, index, raw, external_url, transport))
+            except (ValueError, OSError, UnsupportedHttpConfigError) as error:
+                raise IntegrationBuildError(
+                    f'receiver "{receiver.name}": {integration_type(config_key)}[{index}]: {error}'
+                ) from error
+    return integrations
+
+
+def build_notifiers(
+    config: Config,
+    external_url: str,
+    *,
+    nflog: NotificationLog,
+    inhibitor: AlertMuter | None = None,
+    silencer: AlertMuter | None = None,
+    time_intervals: TimeIntervals | None = None,
+    gate: ClusterGate | None = None,
+    peer_timeout: timedelta = DEFAULT_PEER_TIMEOUT,
+    nflog_retention: timedelta = DEFAULT_NFLOG_RETENTION,
+    observer: NotificationObserver | None = None,
+    rng: random.Random | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, ReceiverPipeline]:
+    """One pipeline per receiver. `external_url` is the --web.external-url (a trailing slash
+    is dropped, as Alertmanager shows it without one). `transport` replaces the network in
+    tests."""
+    shown_url = external_url.rstrip("/")
+    shared_rng = rng if rng is not None else random.Random()
+    return {
+        receiver.name: ReceiverPipeline(
+            receiver.name,
+            build_integrations(receiver, shown_url, transport),
+            nflog=nflog,
+            inhibitor=inhibitor,
+            silencer=silencer,
+            time_intervals=time_intervals,
+            gate=gate,
+            peer_timeout=peer_timeout,
+            nflog_retention=nflog_retention,
+            rng=shared_rng,
+            observer=observer,
+        )
+        for receiver in config.receivers
+    }
+
+
+async def close_notifiers(notifiers: Mapping[str, ReceiverPipeline]) -> None:
+    for pipeline in notifiers.values():
+        await pipeline.aclose()
+
+
+class _LabelledCounter(Protocol):
+    def labels(self, *values: str) -> Any: ...
+
+
+class MetricsObserver:
+    """Feeds prometheus-client metrics (labelled by `integration`) from the pipeline:
+    alertmanager_notifications_total, _notifications_failed_total,
+    _notification_requests_total, _notification_requests_failed_total and
+    _notification_latency_seconds. The metrics themselves are created by `daemon.metrics`."""
+
+    def __init__(
+        self,
+        notifications_total: _LabelledCounter,
+        notifications_failed_total: _LabelledCounter,
+        requests_total: _LabelledCounter,
+        requests_failed_total: _LabelledCounter,
+        latency_seconds: _LabelledCounter,
+    ) -> None:
+        self._notifications = notifications_total
+        self._notifications_failed = notifications_failed_total
+        self._requests = requests_total
+        self._requests_failed = requests_failed_total
+        self._latency = latency_seconds
+
+    def notification_started(self, integration: str) -> None:
+        self._notifications.labels(integration).inc()
+
+    def notification_failed(self, integration: str) -> None:
+        self._notifications_failed.labels(integration).inc()
+
+    def request_finished(self, integration: str, seconds: float, failed: bool) -> None:
+        self._latency.labels(integration).observe(seconds)
+        self._requests.labels(integration).inc()
+        if failed:
+            self._requests_failed.labels(integration).inc()
+
+
+__all__ = [
+    "FACTORIES",
+    "IntegrationBuildError",
+    "MetricsObserver",
+    "build_integrations",
+    "build_notifiers",
+    "close_notifiers",
+    "integration_type",
+]
