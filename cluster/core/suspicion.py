@@ -1,0 +1,69 @@
+"""Lifeguard's suspicion timing as pure functions, plus the per-suspect bookkeeping.
+
+A suspected member gets `max_timeout` to refute when nobody else confirms the suspicion;
+each *independent* confirmation (a suspect message from a member we had not heard it from)
+shrinks the remaining time logarithmically, reaching `min_timeout` after `k` confirmations.
+`min_timeout` is scaled by log10 of the cluster size (at least 1), as in memberlist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+# The first two suspicion intervals are spent expecting no confirmations: we have no phase
+# relationship with peers' probes, so k is the multiplier minus these two.
+CONFIRMATION_SLACK = 2
+
+
+def suspicion_timeout_ms(suspicion_mult: int, cluster_size: int, probe_interval_ms: int) -> int:
+    """Minimum suspicion timeout: mult * max(1, log10(max(1, n))) * probe interval.
+
+    The node scale is kept to three decimals before multiplying, as memberlist does."""
+    node_scale = max(1.0, math.log10(max(1.0, float(cluster_size))))
+    return suspicion_mult * int(node_scale * 1000) * probe_interval_ms // 1000
+
+
+def expected_confirmations(suspicion_mult: int, cluster_size: int) -> int:
+    """k: how many independent confirmations bring the timeout down to the minimum. Zero
+    when the cluster is too small to supply them (excluding ourselves and the suspect)."""
+    k = suspicion_mult - CONFIRMATION_SLACK
+    return 0 if cluster_size - 2 < k else k
+
+
+def remaining_suspicion_ms(confirmations: int, k: int, elapsed_ms: int, min_ms: int, max_ms: int) -> int:
+    """Time left after `confirmations` of the `k` expected arrived (may be <= 0: expired)."""
+    fraction = math.log(confirmations + 1.0) / math.log(k + 1.0)
+    raw_seconds = max_ms / 1000.0 - fraction * (max_ms / 1000.0 - min_ms / 1000.0)
+    timeout = max(math.floor(1000.0 * raw_seconds), min_ms)
+    return timeout - elapsed_ms
+
+
+@dataclasses.dataclass(slots=True)
+class Suspicion:
+    """One member under suspicion; `deadline_ms` is when it is declared dead."""
+
+    k: int
+    min_ms: int
+    max_ms: int
+    start_ms: int
+    deadline_ms: int
+    confirmed_by: set[str]
+    confirmations: int = 0
+
+    @classmethod
+    def start(cls, from_node: str, k: int, min_ms: int, max_ms: int, now_ms: int) -> Suspicion:
+        timeout = max_ms if k >= 1 else min_ms
+        return cls(k, min_ms, max_ms, now_ms, now_ms + timeout, {from_node})
+
+    def confirm(self, from_node: str, now_ms: int) -> bool:
+        """Record a confirmation; True if it was new and independent (worth re-gossiping)."""
+        if self.confirmations >= self.k or from_node in self.confirmed_by:
+            return False
+        self.confirmed_by.add(from_node)
+        self.confirmations += 1
+        remaining = remaining_suspicion_ms(
+            self.confirmations, self.k, now_ms - self.start_ms, self.min_ms, self.max_ms
+        )
+        self.deadline_ms = now_ms + max(remaining, 0)
+        return True
