@@ -223,6 +223,9 @@ _BASIC_MULTILINGUAL_PLANE_END = 0x10000
 
 def go_quote(text: str) -> str:
     """Go's strconv.Quote: printable runes kept, others escaped with \\x, \\u or \\U."""
+    # Fast path (group keys quote every label value of every group): nothing to escape.
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
     parts = ['"']
     for char in text:
         short = _GO_SHORT_ESCAPES.get(char)
