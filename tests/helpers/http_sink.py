@@ -17,6 +17,7 @@ import collections
 import dataclasses
 import http.server
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -65,8 +66,10 @@ def _as_response(spec: ResponseSpec) -> ScriptedResponse:
 class HttpSink:
     """Use as a context manager (`with HttpSink() as sink:`) or call start()/stop()."""
 
-    def __init__(self, default: ResponseSpec = 200) -> None:
+    def __init__(self, default: ResponseSpec = 200, tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: a server-side context to serve HTTPS instead of HTTP."""
         self._default = _as_response(default)
+        self._tls = tls
         self._scripts: dict[str, collections.deque[ScriptedResponse]] = {}
         self._requests: list[RecordedRequest] = []
         self._changed = threading.Condition()
@@ -119,7 +122,8 @@ class HttpSink:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
@@ -176,6 +180,8 @@ class HttpSink:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self._tls is not None:
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-sink", daemon=True)
         self._thread.start()
         return self

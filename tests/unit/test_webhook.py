@@ -9,6 +9,8 @@ first is `a.b*c?d(e)[f]{g}|h^i$j\\k-/ü`; the second has `max_alerts: 2` and thr
 
 from __future__ import annotations
 
+import base64
+import ssl
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,7 +19,13 @@ import trio
 
 from notify.context import FlushContext
 from notify.errors import PermanentError, RetryableError
-from notify.httpclient import USER_AGENT, build_client
+from notify.httpclient import (
+    USER_AGENT,
+    UnsupportedHttpConfigError,
+    build_client,
+    build_ssl_context,
+    post_json,
+)
 from notify.model import ZERO_TIME, Alert
 from notify.receivers.base import go_json, quote_meta
 from notify.receivers.webhook import WebhookConfig, WebhookIntegration, build_payload, truncate_alerts
@@ -250,3 +258,116 @@ def test_config_from_mapping_defaults_and_errors() -> None:
     assert (config.send_resolved, config.max_alerts) == (False, 3)
     with pytest.raises(ValueError, match="one of url or url_file"):
         WebhookConfig.from_mapping({})
+
+
+# -- http_config --------------------------------------------------------------------------------
+async def _get_headers(http_config: dict[str, object]) -> dict[str, str]:
+    sink = HttpSink()
+    async with build_client(http_config, transport=sink.transport()) as client:
+        await post_json(client, "http://hook.test/hook", b"{}")
+    return sink.requests("/hook")[0].headers
+
+
+async def test_basic_auth_password_file_is_read_per_request(tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text("first\n")
+    sink = HttpSink()
+    config = {"basic_auth": {"username": "am", "password": "", "password_file": str(password_file)}}
+    async with build_client(config, transport=sink.transport()) as client:
+        await post_json(client, "http://hook.test/hook", b"{}")
+        password_file.write_text("second")
+        await post_json(client, "http://hook.test/hook", b"{}")
+    assert [request.headers["authorization"] for request in sink.requests()] == [
+        "Basic " + base64.b64encode(b"am:first").decode(),
+        "Basic " + base64.b64encode(b"am:second").decode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("http_config", "expected"),
+    [
+        ({"authorization": {"type": "", "credentials": "abc"}}, "Bearer abc"),
+        ({"authorization": {"type": "Token", "credentials": "abc"}}, "Token abc"),
+        ({"bearer_token": "xyz"}, "Bearer xyz"),
+    ],
+)
+async def test_authorization_header(http_config: dict[str, object], expected: str) -> None:
+    headers = await _get_headers(http_config)
+    assert headers["authorization"] == expected
+    assert headers["user-agent"] == "Alertmanager/0.25.0"
+    assert headers["content-type"] == "application/json"
+
+
+async def test_credentials_file_is_trimmed(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("  s3cret \n")
+    headers = await _get_headers({"authorization": {"credentials_file": str(token_file)}})
+    assert headers["authorization"] == "Bearer s3cret"
+
+
+async def test_unreadable_credentials_file_is_a_retryable_send_error(tmp_path: Path) -> None:
+    sink = HttpSink()
+    config = {"authorization": {"credentials_file": str(tmp_path / "missing")}}
+    async with build_client(config, transport=sink.transport()) as client:
+        with pytest.raises(RetryableError, match=r'^Post "<redacted>": '):
+            await post_json(client, "http://hook.test/hook", b"{}")
+    assert sink.requests() == []
+
+
+def test_oauth2_is_refused_at_build_time() -> None:
+    with pytest.raises(UnsupportedHttpConfigError):
+        build_client({"oauth2": {"client_id": "x", "client_secret": "y", "token_url": "http://t/"}})
+
+
+def test_tls_versions_map_onto_ssl() -> None:
+    context = build_ssl_context({"min_version": "TLS12", "max_version": "TLS13"})
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.maximum_version == ssl.TLSVersion.TLSv1_3
+    insecure = build_ssl_context({"insecure_skip_verify": True})
+    assert (insecure.check_hostname, insecure.verify_mode) == (False, ssl.CERT_NONE)
+
+
+def _self_signed(tmp_path: Path, hostname: str) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_ca_file_and_server_name(tmp_path: Path) -> None:
+    cert_path, key_path = _self_signed(tmp_path, "hook.internal")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_path, key_path)
+    with HttpSink(tls=server_context) as sink:
+        trusted = {"tls_config": {"ca_file": str(cert_path), "server_name": "hook.internal"}}
+        async with build_client(trusted) as client:
+            await post_json(client, sink.url("/hook"), b"{}")
+        # Without server_name the certificate does not match 127.0.0.1.
+        async with build_client({"tls_config": {"ca_file": str(cert_path)}}) as client:
+            with pytest.raises(RetryableError, match=r'^Post "<redacted>": '):
+                await post_json(client, sink.url("/hook"), b"{}")
+        assert len(sink.requests("/hook")) == 1
