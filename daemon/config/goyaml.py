@@ -481,6 +481,16 @@ def dump(document: Any) -> str:
 # Parsing
 
 
+# PyYAML and libyaml (which yaml.v2 ports) word a few common problems differently.
+_LIBYAML_PROBLEMS = {
+    "mapping values are not allowed here": "mapping values are not allowed in this context",
+    "expected <block end>, but found '<block mapping start>'": "did not find expected key",
+    "expected <block end>, but found '<scalar>'": "did not find expected key",
+    "expected <block end>, but found '<block sequence start>'": "did not find expected key",
+    "expected <block end>, but found '-'": "did not find expected key",
+}
+
+
 def compose(text: str) -> yaml.Node | None:
     """The document's node graph; yaml.v2's error text for syntax errors."""
     try:
@@ -489,6 +499,7 @@ def compose(text: str) -> yaml.Node | None:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 0
         problem = error.problem or error.context or "syntax error"
+        problem = _LIBYAML_PROBLEMS.get(problem, problem)
         raise ConfigError(f"yaml: line {line}: {problem}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"yaml: {error}") from None

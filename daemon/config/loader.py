@@ -47,7 +47,7 @@ receivers:
 
 def _inherit_globals(config: dict[str, Any]) -> None:
     if config["global"] is None:
-        config["global"] = schema.default_global()
+        config["global"] = schema.GLOBAL.empty()
     glob = config["global"]
     for key, file_key in (
         ("slack_api_url", "slack_api_url_file"),

@@ -118,28 +118,47 @@ def _parse_model_duration(text: str) -> Any:
         raise CustomError(str(error)) from None
 
 
-_GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_GO_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_GO_DURATION_NUMBER = re.compile(r"([0-9]*)(\.[0-9]*)?")
+_GO_DURATION_UNIT = re.compile(r"[^0-9.]*")
 
 
 def parse_go_duration(text: str) -> float:
     """Go's time.ParseDuration, in seconds (pushover's retry and expire use it)."""
-    body = text.lstrip("+-")
+    quoted = go_quote(text)
+    body = text[1:] if text[:1] in "+-" else text
     negative = text.startswith("-")
     if body == "0":
         return 0.0
     if not body:
-        raise CustomError(f"time: invalid duration {go_quote(text)}")
+        raise CustomError(f"time: invalid duration {quoted}")
     total = 0.0
     position = 0
     while position < len(body):
-        found = _GO_DURATION_PART.match(body, position)
-        if found is None or found.group(1) in ("", "."):
-            if found is None and re.match(r"[0-9.]+\Z", body[position:]):
-                raise CustomError(f"time: missing unit in duration {go_quote(text)}")
-            raise CustomError(f"time: invalid duration {go_quote(text)}")
-        total += float(found.group(1)) * _GO_DURATION_UNITS[found.group(2)]
-        position = found.end()
+        number = _GO_DURATION_NUMBER.match(body, position)
+        assert number is not None
+        whole, fraction = number.group(1), number.group(2) or ""
+        if not whole and fraction in ("", "."):
+            raise CustomError(f"time: invalid duration {quoted}")
+        position = number.end()
+        unit = _GO_DURATION_UNIT.match(body, position)
+        assert unit is not None
+        unit_text = unit.group(0)
+        if not unit_text:
+            raise CustomError(f"time: missing unit in duration {quoted}")
+        if unit_text not in _GO_DURATION_UNITS:
+            raise CustomError(f"time: unknown unit {go_quote(unit_text)} in duration {quoted}")
+        total += float((whole or "0") + (fraction if fraction != "." else "")) * _GO_DURATION_UNITS[unit_text]
+        position = unit.end()
     return -total if negative else total
 
 
