@@ -21,7 +21,6 @@ dispatcher keeps one timer for all of them (100,000 sleeping trio tasks cost ~35
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -58,19 +57,30 @@ def flush_timeout(group_interval_seconds: float, peer_wait: PeerWait = no_peer_w
 # Sort orders (Go's model.LabelSet.Before and types.AlertSlice.Less)
 
 
-@functools.lru_cache(maxsize=4096)
+# Label names are few and repeat in every alert; bounded so hostile label names cannot grow
+# it without limit (past the bound names are still keyed, just not remembered).
+_DESCENDING_NAME_CACHE_SIZE = 4096
+_descending_names: dict[str, tuple[int, ...]] = {}
+
+
 def _descending_name(name: str) -> tuple[int, ...]:
     # A key under which label names sort in reverse, prefixes included ("job" after "jobs"):
     # negated code points, closed by a terminator larger than any of them.
-    return (*(-ord(char) for char in name), 1)
+    key = _descending_names.get(name)
+    if key is None:
+        key = (*(-ord(char) for char in name), 1)
+        if len(_descending_names) < _DESCENDING_NAME_CACHE_SIZE:
+            _descending_names[name] = key
+    return key
 
 
 def label_set_sort_key(labels: Mapping[str, str]) -> tuple[int, tuple[tuple[tuple[int, ...], str], ...]]:
     """Key reproducing Go's LabelSet.Before: fewer labels first; then, at the first label
     name where two sets differ, the set lacking that name first; then by value."""
+    names = _descending_names
     return (
         len(labels),
-        tuple((_descending_name(name), labels[name]) for name in sorted(labels)),
+        tuple((names.get(name) or _descending_name(name), value) for name, value in sorted(labels.items())),
     )
 
 

@@ -57,11 +57,24 @@ class AlertGroupView:
     """One aggregation group as `/api/v2/alerts/groups` shows it (alerts in Alertmanager's
     order; groups come sorted by labels, then receiver)."""
 
-    route: Route
-    key: str
-    labels: Mapping[str, str]
-    receiver: str
+    group: AggregationGroup
     alerts: list[AlertUpdate]
+
+    @property
+    def route(self) -> Route:
+        return self.group.route
+
+    @property
+    def key(self) -> str:
+        return self.group.key
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.group.labels
+
+    @property
+    def receiver(self) -> str:
+        return self.group.receiver
 
 
 def _sorted_names(route: Route) -> tuple[str, ...]:
@@ -273,7 +286,7 @@ class Dispatcher:
                 for update in alerts:
                     receivers.setdefault(update.fingerprint, []).append(group.receiver)
                 alerts.sort(key=_alert_update_sort_key)
-                views.append(AlertGroupView(route, group.key, group.labels, group.receiver, alerts))
+                views.append(AlertGroupView(group, alerts))
         views.sort(key=lambda view: (label_set_sort_key(view.labels), view.receiver))
         for names in receivers.values():
             names.sort()
