@@ -12,6 +12,10 @@ and offers the hooks persistence and gossip need:
   re-broadcast them.
 - `on_local_write`: a callback handed every locally written entry, encoded (the broadcast).
 - `gc(now)`: drops entries whose expiry is at or before now.
+- `records()`: one delimited MeshEntry per entry. Records and broadcasts are the same bytes,
+  so `daemon.storage.DurableLog` can persist them (`append` the bytes `on_local_write` gets,
+  `compact(log.records)`) and startup replays them with `merge(record, now)`, which is
+  idempotent. `maintain()` runs GC and compaction every maintenance interval.
 
 Key: (group key, receiver name, integration type, index), i.e. Alertmanager's
 `<groupKey>:<receiver>/<integration>/<idx>`.
@@ -31,8 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+
+import trio
 
 from notify.context import NotificationLogEntry
 
@@ -314,8 +320,11 @@ class NotificationLog:
             del self._entries[key]
         return len(expired)
 
+    def records(self) -> list[bytes]:
+        return [encode_delimited(entry) for entry in self._entries.values()]
+
     def snapshot(self) -> bytes:
-        return b"".join(encode_delimited(entry) for entry in self._entries.values())
+        return b"".join(self.records())
 
     def load(self, data: bytes) -> None:
         """Replace the state with a snapshot (startup). Raises NflogDecodeError."""
@@ -337,6 +346,23 @@ class NotificationLog:
         return changed
 
 
+async def maintain(
+    log: NotificationLog,
+    *,
+    interval_seconds: float,
+    clock: Callable[[], datetime],
+    compact: Callable[[Callable[[], Iterable[bytes]]], Awaitable[None]] | None = None,
+) -> None:
+    """Every `interval_seconds` (--data.maintenance-interval): GC, then compact to disk."""
+    while True:
+        await trio.sleep(interval_seconds)
+        removed = log.gc(clock())
+        if removed:
+            logger.debug("nflog GC removed %d entries", removed)
+        if compact is not None:
+            await compact(log.records)
+
+
 __all__ = [
     "NflogCounters",
     "NflogDecodeError",
@@ -346,4 +372,5 @@ __all__ = [
     "encode_delimited",
     "encode_mesh_entry",
     "entry_key",
+    "maintain",
 ]

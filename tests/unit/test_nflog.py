@@ -11,9 +11,12 @@ the firing alert and notified the other one.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +25,9 @@ from daemon.nflog import (
     NotificationLog,
     decode_delimited_stream,
     encode_delimited,
+)
+from daemon.nflog import (
+    maintain as nflog_maintain,
 )
 from notify.context import NotificationLogEntry
 from notify.model import alert_hash
@@ -171,3 +177,38 @@ def test_merge_order_does_not_matter(batch: list[NotificationLogEntry], rng: ran
     assert {key: entry.timestamp for key, entry in one.items()} == {
         key: entry.timestamp for key, entry in other.items()
     }
+
+
+def test_records_replay_into_an_empty_log() -> None:
+    log = NotificationLog()
+    log.log(_entry(index=0))
+    log.log(_entry(index=1, firing=frozenset({5})))
+    restored = NotificationLog()
+    for record in log.records() + log.records():  # replaying twice changes nothing
+        restored.merge(record, T0)
+    assert sorted(restored.entries(), key=lambda e: e.index) == sorted(log.entries(), key=lambda e: e.index)
+
+
+async def test_maintain_collects_garbage_then_compacts(autojump_clock: trio.testing.MockClock) -> None:
+    log = NotificationLog()
+    log.log(_entry(index=0, expires_after=timedelta(minutes=10)))
+    log.log(_entry(index=1, expires_after=timedelta(minutes=40)))
+    compacted: list[list[bytes]] = []
+
+    async def compact(records: Callable[[], Iterable[bytes]]) -> None:
+        compacted.append(list(records()))
+
+    with trio.move_on_after(31 * 60):
+        await nflog_maintain(
+            log,
+            interval_seconds=15 * 60,
+            clock=lambda: T0 + timedelta(seconds=trio.current_time()),
+            compact=compact,
+        )
+    assert [len(records) for records in compacted] == [1, 1]
+    assert [entry.index for entry in log.entries()] == [1]
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
