@@ -21,8 +21,8 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,7 +64,9 @@ def normalise_notification(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalise_api_alert(
-    alert: dict[str, Any], resolve_timeout: timedelta = DEFAULT_RESOLVE_TIMEOUT
+    alert: dict[str, Any],
+    resolve_timeout: timedelta = DEFAULT_RESOLVE_TIMEOUT,
+    silence_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     copy: dict[str, Any] = json.loads(json.dumps(alert))
     updated_at = parse_api_time(copy["updatedAt"])
@@ -73,15 +75,25 @@ def normalise_api_alert(
     if parse_api_time(copy["endsAt"]) == updated_at + resolve_timeout:
         copy["endsAt"] = "<updatedAt + resolve_timeout>"
     copy["updatedAt"] = "<updatedAt>"
+    if silence_names is not None:
+        # Silence IDs are random UUIDs; name them by the scenario's silence they belong to.
+        status = copy["status"]
+        status["silencedBy"] = [
+            silence_names.get(one, f"<unknown silence {one}>") for one in status["silencedBy"]
+        ]
     return copy
 
 
-def normalise_api_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [normalise_api_alert(alert) for alert in alerts]
+def normalise_api_alerts(
+    alerts: list[dict[str, Any]], silence_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    return [normalise_api_alert(alert, silence_names=silence_names) for alert in alerts]
 
 
-def normalise_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**group, "alerts": normalise_api_alerts(group["alerts"])} for group in groups]
+def normalise_groups(
+    groups: list[dict[str, Any]], silence_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    return [{**group, "alerts": normalise_api_alerts(group["alerts"], silence_names)} for group in groups]
 
 
 def json_shape(value: Any) -> Any:
@@ -106,6 +118,7 @@ class Side:
     name: str
     daemon: DaemonProcess
     sink: RecordingSink
+    silence_names: dict[str, str] = field(default_factory=dict)
 
     def get(self, path: str, params: Any = None) -> httpx.Response:
         return httpx.get(f"{self.daemon.base_url}{path}", params=params, timeout=HTTP_TIMEOUT_SECONDS)
@@ -114,6 +127,17 @@ class Side:
         return httpx.post(
             f"{self.daemon.base_url}/api/v2/alerts", json=list(alerts), timeout=HTTP_TIMEOUT_SECONDS
         )
+
+    def post_silence(self, silence: dict[str, Any], name: str) -> str:
+        response = httpx.post(
+            f"{self.daemon.base_url}/api/v2/silences", json=silence, timeout=HTTP_TIMEOUT_SECONDS
+        )
+        assert response.status_code == 200, (
+            f"{self.name}: POST /api/v2/silences -> {response.status_code} {response.text}"
+        )
+        silence_id: str = response.json()["silenceID"]
+        self.silence_names[silence_id] = f"<silence {name}>"
+        return silence_id
 
     def notifications(self) -> list[RecordedRequest]:
         return sorted(self.sink.requests, key=notification_sort_key)
@@ -136,6 +160,10 @@ class OraclePair:
             assert response.status_code == 200, (
                 f"{side.name}: POST /api/v2/alerts -> {response.status_code} {response.text}"
             )
+
+    def post_silence(self, silence: dict[str, Any], name: str) -> None:
+        for side in self.sides:
+            side.post_silence(silence, name)
 
     def wait_for_notifications(self, total: int, timeout: float = NOTIFICATION_TIMEOUT_SECONDS) -> None:
         """Wait until each sink has `total` requests (the oracle first: it defines the truth)."""
@@ -164,10 +192,14 @@ class OraclePair:
         for params in alert_queries:
             answers = [side.get("/api/v2/alerts", params) for side in self.sides]
             assert [answer.status_code for answer in answers] == [200, 200], params
-            assert normalise_api_alerts(answers[1].json()) == normalise_api_alerts(answers[0].json()), params
+            oracle_alerts = normalise_api_alerts(answers[0].json(), self.oracle.silence_names)
+            assert normalise_api_alerts(answers[1].json(), self.candidate.silence_names) == oracle_alerts, (
+                params
+            )
             groups = [side.get("/api/v2/alerts/groups", params) for side in self.sides]
             assert [answer.status_code for answer in groups] == [200, 200], params
-            assert normalise_groups(groups[1].json()) == normalise_groups(groups[0].json()), params
+            oracle_groups = normalise_groups(groups[0].json(), self.oracle.silence_names)
+            assert normalise_groups(groups[1].json(), self.candidate.silence_names) == oracle_groups, params
         receivers = [side.get("/api/v2/receivers").json() for side in self.sides]
         assert receivers[1] == receivers[0]
 

@@ -1,0 +1,79 @@
+"""Differential tests for suppression: inhibition and silences, in webhooks and in the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.helpers.alerts_gen import alert, api_time, utc_now
+from tests.oracle.differential import PairStarter
+
+pytestmark = [pytest.mark.oracle, pytest.mark.process]
+
+CONFIG = """\
+route:
+  receiver: team
+  group_by: [alertname, cluster]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+inhibit_rules:
+  - source_matchers: [severity="critical"]
+    target_matchers: [severity="warning"]
+    equal: [cluster]
+receivers:
+  - name: team
+    webhook_configs: [{url: $SINK/team}]
+"""
+
+
+def test_inhibited_and_silenced_alerts_are_not_sent_and_show_as_suppressed(oracle_pair: PairStarter) -> None:
+    pair = oracle_pair(CONFIG)
+    start = utc_now()
+    pair.post_silence(
+        {
+            "matchers": [{"name": "alertname", "value": "Maint.*", "isRegex": True, "isEqual": True}],
+            "startsAt": api_time(start),
+            "endsAt": api_time(start + timedelta(hours=1)),
+            "createdBy": "oracle",
+            "comment": "maintenance window",
+        },
+        "maintenance",
+    )
+    pair.post_alerts(
+        [
+            alert({"alertname": "Down", "cluster": "eu", "severity": "critical"}, starts_at=start),
+            alert({"alertname": "Slow", "cluster": "eu", "severity": "warning"}, starts_at=start),
+            alert({"alertname": "Slow", "cluster": "us", "severity": "warning"}, starts_at=start),
+            # Missing `cluster` on both sides counts as equal: inhibited by nothing here, since
+            # the only critical alert has cluster="eu".
+            alert({"alertname": "Slow", "severity": "warning"}, starts_at=start),
+            alert({"alertname": "Maintenance", "cluster": "us", "severity": "warning"}, starts_at=start),
+        ]
+    )
+    pair.wait_for_notifications(3)
+    bodies = pair.compare_notifications()
+    assert sorted(body["groupKey"] for body in bodies) == [
+        '{}:{alertname="Down", cluster="eu"}',
+        '{}:{alertname="Slow", cluster="us"}',
+        '{}:{alertname="Slow"}',
+    ]
+    pair.compare_api(
+        [
+            {},
+            {"inhibited": "false"},
+            {"silenced": "false"},
+            {"active": "false"},
+            {"silenced": "false", "inhibited": "false", "active": "true"},
+        ]
+    )
+    states = {
+        one["labels"]["alertname"] + one["labels"].get("cluster", ""): one["status"]
+        for one in pair.oracle.get("/api/v2/alerts").json()
+    }
+    assert states["Sloweu"]["state"] == "suppressed" and len(states["Sloweu"]["inhibitedBy"]) == 1
+    assert (
+        states["Maintenanceus"]["state"] == "suppressed" and len(states["Maintenanceus"]["silencedBy"]) == 1
+    )
+    pair.assert_quiet(3)
