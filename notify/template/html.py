@@ -1,0 +1,6 @@
+"""Placeholder; replaced below."""
+from notify.template.evaluator import Writer
+
+
+class HTMLWriter(Writer):
+    pass
