@@ -6,7 +6,14 @@
 followed by a newline (Go's json.Encoder). With `max_alerts` > 0 only the first `max_alerts`
 alerts are sent, every other field is computed from those, and `truncatedAlerts` counts the
 rest. `url_file` is read at every send so a rotated URL is used without a reload.
-Retries: 5xx and transport errors; any other non-2xx status is permanent.
+Retries: 5xx and transport errors; any other non-2xx status is permanent (checked against
+Alertmanager 0.25: 500 is retried, 429 and 400 are tried once).
+
+Deliberate difference: Alertmanager 0.25's webhook error text quotes the target URL
+(`unexpected status code 500: http://host/path?token=...: <body>`, and `Post "http://...": ...`
+for transport errors), which leaks secrets kept in webhook URLs into logs. We write
+`unexpected status code 500: <body>` and `Post "<redacted>": ...`, as the other integrations
+and later Alertmanager versions do. These texts only reach logs, never the API.
 """
 
 from __future__ import annotations
