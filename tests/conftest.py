@@ -5,8 +5,9 @@
   `alertmanager_factory(config)` and `tocsin_factory(config)` are the one-kind shorthands.
   Every process is stopped (SIGTERM, bounded, then SIGKILL) at teardown, and when the test
   failed their logs are printed in the report.
-- `recording_sink`: a real HTTP server on 127.0.0.1 recording every request
-  (`tests/helpers/sink_for_oracle.py`).
+- `recording_sink`: the shared recording HTTP server on 127.0.0.1 (`tests/helpers/http_sink.py`,
+  with per-path response scripts). The differential tests use their own predicate-polling
+  variant (`tests/helpers/sink_for_oracle.py`) through `tests/oracle/conftest.py`.
 
 Under `CI=true` a missing oracle binary fails the test instead of skipping it: a silent skip
 would let the differential suite pass without running.
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.http_sink import HttpSink
 from tests.helpers.processes import (
     ALERTMANAGER_BINARY,
     DaemonKind,
@@ -31,7 +33,6 @@ from tests.helpers.processes import (
     start_daemon,
     wait_all_ready,
 )
-from tests.helpers.sink_for_oracle import RecordingSink
 
 
 def running_in_ci() -> bool:
@@ -154,6 +155,6 @@ def tocsin_factory(daemon_factory: DaemonFactory) -> Any:
 
 
 @pytest.fixture
-def recording_sink() -> Iterator[RecordingSink]:
-    with RecordingSink() as sink:
+def recording_sink() -> Iterator[HttpSink]:
+    with HttpSink() as sink:
         yield sink

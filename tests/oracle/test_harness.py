@@ -63,10 +63,11 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
     assert not daemon.is_running()
 
 
-def test_recording_sink_records_bodies_and_scripted_statuses(recording_sink: RecordingSink) -> None:
-    recording_sink.statuses["/flaky"] = [500]
-    with httpx.Client() as client:
-        assert client.post(recording_sink.url("/flaky"), json={"n": 1}).status_code == 500
-        assert client.post(recording_sink.url("/flaky"), json={"n": 2}).status_code == 200
-    seen = recording_sink.wait_for_count(2, path="/flaky", timeout=5)
+def test_oracle_sink_records_bodies_and_scripted_statuses() -> None:
+    with RecordingSink() as sink:
+        sink.statuses["/flaky"] = [500]
+        with httpx.Client() as client:
+            assert client.post(sink.url("/flaky"), json={"n": 1}).status_code == 500
+            assert client.post(sink.url("/flaky"), json={"n": 2}).status_code == 200
+        seen = sink.wait_for_count(2, path="/flaky", timeout=5)
     assert [request.json() for request in seen] == [{"n": 1}, {"n": 2}]
