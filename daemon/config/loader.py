@@ -7,9 +7,10 @@ first error reported is the one Alertmanager would report.
 
 Deliberate differences, all in favour of a config that round-trips:
 - TLS versions are re-marshalled by name (`TLS12`); Alertmanager prints `771`, which it
-  cannot read back itself.
+  cannot read back itself. Likewise an IPv6 smarthost keeps its brackets (`[::1]:25`).
 - Every relative `*_file` path is resolved against the config directory (Alertmanager does
   this only for templates and `http_config`, leaving other paths relative to its cwd).
+  `original` shows the paths as written, as Alertmanager's status page does.
 """
 
 from __future__ import annotations
@@ -345,9 +346,11 @@ def parse_config(text: str, config_dir: str, source_path: str | None = None) -> 
         raise ConfigError("no route provided in config")
     if decoded["route"]["continue"]:
         raise ConfigError("cannot have continue in root route")
-    _resolve_paths(decoded, os.path.abspath(config_dir))
     _apply_email_header_defaults(decoded)
-    return _model(decoded, marshal_config(decoded), source_path)
+    # Alertmanager's status page shows paths as written, so marshal before resolving them.
+    original = marshal_config(decoded)
+    _resolve_paths(decoded, os.path.abspath(config_dir))
+    return _model(decoded, original, source_path)
 
 
 def load_config_file(path: str) -> Config:

@@ -107,8 +107,8 @@ def _parse_host_port(text: str) -> str:
             raise CustomError(f"address {text}: too many colons in address")
     if port == "":
         raise CustomError(f"address {go_quote(text)}: port cannot be empty")
-    # HostPort.String() joins with a colon and no brackets, as Go does.
-    return f"{host}:{port}"
+    # Alertmanager prints `::1:25` here, which it cannot read back; we keep the brackets.
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _parse_model_duration(text: str) -> Any:
