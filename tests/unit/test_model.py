@@ -54,3 +54,10 @@ def test_merge_keeps_earliest_start_and_explicit_end() -> None:
     assert merged.starts_at == old.starts_at
     assert merged.ends_at == old.ends_at
     assert merged.updated_at == now
+
+
+@given(st.dictionaries(st.text(), st.text(), max_size=8))
+def test_c_fingerprint_agrees_with_reference_loop(labels: dict[str, str]) -> None:
+    from notify.model import fingerprint_reference
+
+    assert fingerprint(labels) == fingerprint_reference(labels)
