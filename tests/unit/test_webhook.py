@@ -10,12 +10,15 @@ first is `a.b*c?d(e)[f]{g}|h^i$j\\k-/ü`; the second has `max_alerts: 2` and thr
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notify.context import FlushContext
 from notify.errors import PermanentError, RetryableError
@@ -371,3 +374,11 @@ async def test_tls_ca_file_and_server_name(tmp_path: Path) -> None:
             with pytest.raises(RetryableError, match=r'^Post "<redacted>": '):
                 await post_json(client, sink.url("/hook"), b"{}")
         assert len(sink.requests("/hook")) == 1
+
+
+@given(st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), st.text(st.characters(exclude_categories=["Cs"])), max_size=5))
+def test_go_json_is_valid_json_for_any_text(mapping: dict[str, str]) -> None:
+    encoded = go_json(mapping)
+    assert json.loads(encoded) == mapping
+    # Only the characters Go escapes are escaped: the rest stays raw UTF-8.
+    assert not set(encoded.decode()) & set("<>&\u2028\u2029\b\f")
