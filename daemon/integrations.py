@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from daemon.config.model import Config, Receiver
+from daemon.config.model import Config, Receiver, RouteConfig
 from notify.context import AlertMuter, ClusterGate, NotificationLog, TimeIntervals
 from notify.httpclient import UnsupportedHttpConfigError, build_client
 from notify.pipeline import (
@@ -99,6 +99,18 @@ def build_integrations(
     return integrations
 
 
+def referenced_receivers(route: RouteConfig) -> set[str]:
+    """Receiver names some route node names (children without one inherit their parent's)."""
+    names: set[str] = set()
+    pending = [route]
+    while pending:
+        node = pending.pop()
+        if node.receiver:
+            names.add(node.receiver)
+        pending.extend(node.routes)
+    return names
+
+
 def build_notifiers(
     config: Config,
     external_url: str,
@@ -114,11 +126,16 @@ def build_notifiers(
     rng: random.Random | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, ReceiverPipeline]:
-    """One pipeline per receiver. `external_url` is the --web.external-url (a trailing slash
+    """One pipeline per receiver that a route uses (Alertmanager skips the others, so their
+    settings cannot fail a reload). `external_url` is the --web.external-url (a trailing slash
     is dropped, as Alertmanager shows it without one). `transport` replaces the network in
     tests."""
     shown_url = external_url.rstrip("/")
     shared_rng = rng if rng is not None else random.Random()
+    used = referenced_receivers(config.route)
+    for receiver in config.receivers:
+        if receiver.name not in used:
+            logger.info("skipping creation of receiver not referenced by any route receiver=%s", receiver.name)
     return {
         receiver.name: ReceiverPipeline(
             receiver.name,
@@ -134,6 +151,7 @@ def build_notifiers(
             observer=observer,
         )
         for receiver in config.receivers
+        if receiver.name in used
     }
 
 
@@ -187,4 +205,5 @@ __all__ = [
     "build_notifiers",
     "close_notifiers",
     "integration_type",
+    "referenced_receivers",
 ]

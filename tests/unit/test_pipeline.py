@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from daemon.config.model import Config, Receiver, RouteConfig
-from daemon.integrations import build_notifiers
+from daemon.integrations import IntegrationBuildError, build_notifiers
 from daemon.nflog import NotificationLog
 from notify.context import FlushContext
 from notify.errors import PermanentError, RetryableError
@@ -322,7 +322,7 @@ def webhook_config(url: str, **extra: object) -> Config:
     return Config(
         global_config={},
         resolve_timeout=timedelta(minutes=5),
-        route=RouteConfig(receiver="team-x"),
+        route=RouteConfig(receiver="team-x", routes=[RouteConfig(routes=[RouteConfig(receiver="blackhole")])]),
         receivers=[
             Receiver(
                 name="team-x",
@@ -332,6 +332,11 @@ def webhook_config(url: str, **extra: object) -> Config:
                 },
             ),
             Receiver(name="blackhole"),
+            # Unused by any route: never built, so its unreadable CA file cannot fail a reload.
+            Receiver(
+                name="unused",
+                integrations={"webhook_configs": [{"url": "https://x/", "http_config": {"tls_config": {"ca_file": "/nonexistent"}}}]},
+            ),
         ],
     )
 
@@ -377,3 +382,9 @@ async def test_webhook_over_real_http_with_bearer_token() -> None:
     assert second.headers["authorization"] == "Bearer t0k"
     assert second.headers["user-agent"] == "Alertmanager/0.25.0"
     assert 0.2 <= second.received_at - first.received_at <= 2.0
+
+
+def test_a_used_receiver_that_cannot_be_built_fails_the_build() -> None:
+    config = webhook_config("https://hook.test/", http_config={"tls_config": {"ca_file": "/nonexistent/ca.pem"}})
+    with pytest.raises(IntegrationBuildError, match=r'^receiver "team-x": webhook\[0\]: '):
+        build_notifiers(config, "http://am.example", nflog=NotificationLog())
