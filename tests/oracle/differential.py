@@ -185,6 +185,7 @@ class OraclePair:
         assert candidate == oracle
         for request in self.candidate.sink.requests:
             assert request.headers.get("content-type") == "application/json"
+            assert request.headers.get("user-agent") == "Alertmanager/0.25.0"
         return [body for _, body in oracle]
 
     def compare_api(self, alert_queries: Sequence[dict[str, Any]] = ({},)) -> None:
