@@ -291,6 +291,10 @@ class ListKind(Kind):
             return []
         result = []
         for item_node in node.value:
+            if is_null(item_node) and isinstance(self.item, StructKind) and self.item.pointer:
+                # Alertmanager stores a nil pointer here and then crashes on it; refuse it.
+                line = item_node.start_mark.line + 1
+                raise CustomError(f"line {line}: a null entry is not allowed in {self.go_type}")
             result.append(self.item.decode(item_node, context))
         return result
 

@@ -292,7 +292,11 @@ def _rule_matchers(rule: dict[str, Any], side: str) -> list[Matcher]:
 def _interval_model(interval: dict[str, Any]) -> TimeIntervalSpec:
     return TimeIntervalSpec(
         times=[
-            TimeRange(schema.clock_minutes(time_range["start_time"]), schema.clock_minutes(time_range["end_time"]))
+            # A null entry is Go's zero TimeRange, 00:00 to 00:00, which never matches.
+            TimeRange(
+                schema.clock_minutes(time_range["start_time"] or "00:00"),
+                schema.clock_minutes(time_range["end_time"] or "00:00"),
+            )
             for time_range in interval["times"]
         ],
         weekdays=list(interval["weekdays"]),

@@ -943,6 +943,21 @@ INTEGRATION_KINDS: dict[str, StructKind] = {
     "webex_configs": WEBEX,
 }
 
+_INTEGRATION_GO_TYPES = {
+    "discord_configs": "DiscordConfig",
+    "email_configs": "EmailConfig",
+    "pagerduty_configs": "PagerdutyConfig",
+    "slack_configs": "SlackConfig",
+    "webhook_configs": "WebhookConfig",
+    "opsgenie_configs": "OpsGenieConfig",
+    "wechat_configs": "WechatConfig",
+    "pushover_configs": "PushoverConfig",
+    "victorops_configs": "VictorOpsConfig",
+    "sns_configs": "SNSConfig",
+    "telegram_configs": "TelegramConfig",
+    "webex_configs": "WebexConfig",
+}
+
 
 def _validate_receiver(config: dict[str, Any]) -> None:
     if not config["name"]:
@@ -952,7 +967,10 @@ def _validate_receiver(config: dict[str, Any]) -> None:
 RECEIVER = StructKind(
     "config.plain",
     [_field("name", STR, omitempty=False)]
-    + [_field(key, ListKind(kind, go_type=f"[]*{kind.go_type}")) for key, kind in INTEGRATION_KINDS.items()],
+    + [
+        _field(key, ListKind(kind, go_type=f"[]*config.{_INTEGRATION_GO_TYPES[key]}"))
+        for key, kind in INTEGRATION_KINDS.items()
+    ],
     hook=_validate_receiver,
 )
 

@@ -6,6 +6,8 @@ import pathlib
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from daemon.config.loader import (
     DEFAULT_CONFIG_YAML,
@@ -220,3 +222,47 @@ def test_ipv6_smarthost_keeps_brackets() -> None:
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="no such file or directory"):
         load_config_file("/nonexistent/alertmanager.yml")
+
+
+_YAML_FRAGMENTS = [
+    "route:\n",
+    "  receiver: r\n",
+    "  routes:\n",
+    "  - ~\n",
+    "  - receiver: x\n",
+    "    group_by: [a, '...']\n",
+    "    matchers: ['a=~(']\n",
+    "receivers:\n",
+    "- name: r\n",
+    "- ~\n",
+    "  webhook_configs: [~]\n",
+    "  email_configs:\n  - to: a\n",
+    "global: ~\n",
+    "global: {smtp_smarthost: x}\n",
+    "time_intervals:\n- name: t\n  time_intervals: [~, {times: [~]}]\n",
+    "inhibit_rules: [~, {equal: {a: b}}]\n",
+    "? [a]\n: b\n",
+    "templates: {a: b}\n",
+    "&a x: *a\n",
+    "\t",
+    "- \n",
+    ": :\n",
+]
+
+
+@given(st.lists(st.sampled_from(_YAML_FRAGMENTS), max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_loader_raises_only_config_error_on_fragment_soup(fragments: list[str]) -> None:
+    try:
+        parse_config("".join(fragments), "/")
+    except ConfigError:
+        pass
+
+
+@given(st.text(max_size=80))
+@settings(deadline=None)
+def test_loader_raises_only_config_error_on_arbitrary_text(text: str) -> None:
+    try:
+        parse_config(text, "/")
+    except ConfigError:
+        pass

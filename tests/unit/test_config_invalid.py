@@ -6,6 +6,8 @@ Alertmanager 0.25 for the same YAML text (the "FAILED: ..." part).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from daemon.config.loader import ConfigError, parse_config
@@ -451,6 +453,12 @@ INVALID_CONFIGS = [
         'weChat message type "html" does not match valid options ^(text|markdown)$',
         id="wechat_type",
     ),
+    pytest.param(
+        "route:\n  receiver: r\nreceivers:\n- name: r\n  webhook_configs: {a: 1}\n  slack_configs: 3\n",
+        "yaml: unmarshal errors:\n  line 5: cannot unmarshal !!map into []*config.WebhookConfig\n"
+        "  line 6: cannot unmarshal !!int `3` into []*config.SlackConfig",
+        id="integration_list_types",
+    ),
 ]
 
 
@@ -459,3 +467,18 @@ def test_invalid_config_message_matches_alertmanager(text: str, message: str) ->
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "/etc/alertmanager")
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("route: {receiver: r, routes: [~]}\nreceivers: [{name: r}]\n", "[]*config.Route"),
+        ("route: {receiver: r}\nreceivers: [~]\n", "[]*config.Receiver"),
+        ("route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [~]}]\n", "[]*config.WebhookConfig"),
+        ("route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules: [~]\n", "[]*config.InhibitRule"),
+    ],
+)
+def test_null_list_entries_are_refused(text: str, message: str) -> None:
+    """Alertmanager crashes (nil pointer) on these; tocsin reports them instead."""
+    with pytest.raises(ConfigError, match=r"a null entry is not allowed in " + re.escape(message)):
+        parse_config(text, "/")
