@@ -357,7 +357,9 @@ class Evaluator:
         fixed = len(function.params)
         if function.variadic is not None:
             if count < fixed:
-                raise self.error(f"wrong number of args for {name}: want at least {fixed} got {len(arg_nodes)}")
+                raise self.error(
+                    f"wrong number of args for {name}: want at least {fixed} got {len(arg_nodes)}"
+                )
         elif count != fixed:
             raise self.error(f"wrong number of args for {name}: want {fixed} got {count}")
 
@@ -405,7 +407,9 @@ class Evaluator:
                 return None
             raise self.error(f"cannot assign nil to {param}")
         if isinstance(node, n.FieldNode):
-            return self.validate_type(self.eval_field_chain(dot, dot, node, node.idents, [node], _MISSING), param)
+            return self.validate_type(
+                self.eval_field_chain(dot, dot, node, node.idents, [node], _MISSING), param
+            )
         if isinstance(node, n.VariableNode):
             return self.validate_type(self.eval_variable(dot, node, [node], _MISSING), param)
         if isinstance(node, n.PipeNode):

@@ -342,8 +342,12 @@ def title(text: str) -> str:
             continue
         if in_word and 0 < index < length - 1:
             before, after = text[index - 1], text[index + 1]
-            joins_letters = _is_letter(before) and _is_letter(after) and (char in _MID_LETTER or char in _MID_NUM_LET)
-            joins_digits = before.isdecimal() and after.isdecimal() and (char in _MID_NUM or char in _MID_NUM_LET)
+            joins_letters = (
+                _is_letter(before) and _is_letter(after) and (char in _MID_LETTER or char in _MID_NUM_LET)
+            )
+            joins_digits = (
+                before.isdecimal() and after.isdecimal() and (char in _MID_NUM or char in _MID_NUM_LET)
+            )
             if joins_letters or joins_digits:
                 out.append(char)
                 continue

@@ -337,7 +337,11 @@ def _format_string(value: str, verb: str, spec: _Spec) -> str:
     if verb == "q":
         if spec.precision is not None:
             text = text[: spec.precision]
-        if spec.sharp and "`" not in text and all(c == "\t" or (c.isprintable() and c != "\ufeff") for c in text):
+        if (
+            spec.sharp
+            and "`" not in text
+            and all(c == "\t" or (c.isprintable() and c != "\ufeff") for c in text)
+        ):
             return spec.pad("`" + text + "`")
         quoted = go_quote(text)
         if spec.plus:
@@ -387,7 +391,9 @@ def format_with_verb(value: Any, verb: str, spec: _Spec) -> str:
     if isinstance(value, Mapping):
         pairs = []
         for key in sorted(value):
-            pairs.append(f"{format_with_verb(key, verb, _Spec())}:{format_with_verb(value[key], verb, _Spec())}")
+            pairs.append(
+                f"{format_with_verb(key, verb, _Spec())}:{format_with_verb(value[key], verb, _Spec())}"
+            )
         return spec.pad("map[" + " ".join(pairs) + "]")
     if isinstance(value, Sequence):
         if verb in "xX" and all(isinstance(item, str) for item in value) and not isinstance(value, TypedList):
@@ -427,7 +433,11 @@ def sprintf(template: str, args: Sequence[Any]) -> str:
             index += 1
         if index < length and template[index] == "*":
             index += 1
-            if arg_index < len(args) and isinstance(args[arg_index], int) and not isinstance(args[arg_index], bool):
+            if (
+                arg_index < len(args)
+                and isinstance(args[arg_index], int)
+                and not isinstance(args[arg_index], bool)
+            ):
                 width = args[arg_index]
                 if width < 0:
                     spec.minus, spec.zero, width = True, False, -width
@@ -445,8 +455,10 @@ def sprintf(template: str, args: Sequence[Any]) -> str:
             index += 1
             if index < length and template[index] == "*":
                 index += 1
-                if arg_index < len(args) and isinstance(args[arg_index], int) and not isinstance(
-                    args[arg_index], bool
+                if (
+                    arg_index < len(args)
+                    and isinstance(args[arg_index], int)
+                    and not isinstance(args[arg_index], bool)
                 ):
                     precision = args[arg_index]
                     spec.precision = precision if precision >= 0 else None

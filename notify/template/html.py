@@ -1,6 +1,388 @@
-"""Placeholder; replaced below."""
+"""html/template-style contextual escaping, decided while the output is written.
+
+Go's html/template rewrites the parse tree ahead of time so each action escapes for the HTML
+context it sits in. We get the same output for well-formed templates by tracking the context
+through the literal text as it is emitted and escaping each value for the current context:
+
+    text            HTML-escape (`&amp; &lt; &gt; &#34; &#39; &#43;`); SafeHTML passes
+    <title>, <textarea>
+                    the same, RCDATA rules
+    attribute value HTML-escape; a URL attribute (href, src, ...) first filters unsafe
+                    schemes (`#ZgotmplZ`) and percent-encodes, or query-escapes after `?`/`#`
+    unquoted value  also escapes spaces and `=`
+    HTML comment    dropped, with anything interpolated into it
+    <script>, on*   JSON-like JS values; <style>, style="": CSS value filter
+
+A value ending its pipeline with `html` or `urlquery` is not escaped twice, as in Go.
+Templates whose branches end in different contexts (an error in Go) are not diagnosed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from typing import Any
+
 from notify.template.evaluator import Writer
+from notify.template.gofmt import SafeHTML, format_value
+
+FILTER_FAILSAFE = "ZgotmplZ"
+
+_HTML_TABLE = {
+    "\0": "\ufffd",
+    '"': "&#34;",
+    "&": "&amp;",
+    "'": "&#39;",
+    "+": "&#43;",
+    "<": "&lt;",
+    ">": "&gt;",
+}
+_HTML_NORM_TABLE = {k: v for k, v in _HTML_TABLE.items() if k != "&"}
+_HTML_NOSPACE_TABLE = {
+    "\0": "&#xfffd;",
+    "\t": "&#9;",
+    "\n": "&#10;",
+    "\v": "&#11;",
+    "\f": "&#12;",
+    "\r": "&#13;",
+    " ": "&#32;",
+    '"': "&#34;",
+    "&": "&amp;",
+    "'": "&#39;",
+    "+": "&#43;",
+    "<": "&lt;",
+    "=": "&#61;",
+    ">": "&gt;",
+    "`": "&#96;",
+}
+_HTML_PATTERN = re.compile("[\0\"&'+<>]")
+_HTML_NORM_PATTERN = re.compile("[\0\"'+<>]")
+_NOSPACE_PATTERN = re.compile("[\0\t\n\v\f\r \"&'+<=>`]")
+_TAG_PATTERN = re.compile(r"<[^>]*>?")
+
+_URL_ATTRIBUTES = frozenset(
+    "action archive background cite classid codebase data formaction href icon longdesc manifest poster "
+    "profile src usemap xmlns".split()
+)
+_RCDATA_ELEMENTS = frozenset(("textarea", "title"))
+_URL_KEEP = frozenset("-._~abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_URL_RESERVED = frozenset("!#$&*+,/:;=?@[]")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _replace(text: str, pattern: re.Pattern[str], table: dict[str, str]) -> str:
+    return pattern.sub(lambda found: table[found.group()], text)
+
+
+def html_escape(text: str) -> str:
+    return _replace(text, _HTML_PATTERN, _HTML_TABLE)
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG_PATTERN.sub("", text)
+
+
+def _process_url(text: str, normalize: bool) -> str:
+    out: list[str] = []
+    data = text.encode()
+    for index, byte in enumerate(data):
+        char = chr(byte)
+        if char in _URL_KEEP or (normalize and char in _URL_RESERVED):
+            out.append(char)
+        elif (
+            char == "%"
+            and normalize
+            and index + 2 < len(data)
+            and chr(data[index + 1]) in _HEX
+            and chr(data[index + 2]) in _HEX
+        ):
+            out.append(char)
+        else:
+            out.append(f"%{byte:02x}")
+    return "".join(out)
+
+
+def _is_safe_url(text: str) -> bool:
+    protocol, colon, _ = text.partition(":")
+    if colon and "/" not in protocol:
+        return protocol.lower() in ("http", "https", "mailto")
+    return True
+
+
+class State(enum.Enum):
+    TEXT = enum.auto()
+    TAG = enum.auto()  # inside a start tag, between attributes
+    ATTR_NAME = enum.auto()
+    AFTER_NAME = enum.auto()
+    BEFORE_VALUE = enum.auto()
+    ATTR = enum.auto()  # inside an attribute value
+    HTML_COMMENT = enum.auto()
+    RCDATA = enum.auto()
+    SCRIPT = enum.auto()
+    STYLE = enum.auto()
+
+
+class AttrKind(enum.Enum):
+    PLAIN = enum.auto()
+    URL = enum.auto()
+    JS = enum.auto()
+    CSS = enum.auto()
+
+
+class UrlPart(enum.Enum):
+    NONE = enum.auto()
+    PRE_QUERY = enum.auto()
+    QUERY_OR_FRAGMENT = enum.auto()
+
+
+def _attribute_kind(name: str) -> AttrKind:
+    name = name.lower()
+    if name.startswith("data-"):
+        name = name[len("data-") :]
+    elif ":" in name:
+        prefix, _, local = name.partition(":")
+        if prefix == "xmlns":
+            return AttrKind.URL
+        name = local
+    if name in _URL_ATTRIBUTES:
+        return AttrKind.URL
+    if name == "style":
+        return AttrKind.CSS
+    if name.startswith("on"):
+        return AttrKind.JS
+    if "src" in name or "uri" in name or "url" in name:
+        return AttrKind.URL
+    return AttrKind.PLAIN
 
 
 class HTMLWriter(Writer):
-    pass
+    def __init__(self, max_chars: int) -> None:
+        super().__init__(max_chars)
+        self.state = State.TEXT
+        self.element = ""  # the tag whose start tag we are in, or whose raw content follows
+        self.attr_name = ""
+        self.attr_kind = AttrKind.PLAIN
+        self.delimiter = ""  # '"', "'" or " " (unquoted) while in an attribute value
+        self.url_part = UrlPart.NONE
+
+    # Literal text ---------------------------------------------------------------------------
+
+    def text(self, text: str) -> None:
+        index = 0
+        length = len(text)
+        while index < length:
+            state = self.state
+            if state is State.TEXT:
+                start = index
+                found = text.find("<", index)
+                while found >= 0:
+                    if text.startswith("<!--", found):
+                        break
+                    following = text[found + 1 : found + 2]
+                    if following.isalpha() or (following == "/" and text[found + 2 : found + 3].isalpha()):
+                        break
+                    found = text.find("<", found + 1)
+                if found < 0:
+                    self.write(text[start:])
+                    return
+                self.write(text[start:found])
+                if text.startswith("<!--", found):
+                    self.state = State.HTML_COMMENT
+                    index = found + 4
+                    continue
+                closing = text[found + 1] == "/"
+                name_start = found + (2 if closing else 1)
+                name_end = name_start
+                while name_end < length and (text[name_end].isalnum() or text[name_end] in "-:"):
+                    name_end += 1
+                self.write(text[found:name_end])
+                self.element = "" if closing else text[name_start:name_end].lower()
+                self.state = State.TAG
+                index = name_end
+            elif state is State.HTML_COMMENT:
+                end = text.find("-->", index)
+                if end < 0:
+                    return
+                self.state = State.TEXT
+                index = end + 3
+            elif state in (State.RCDATA, State.SCRIPT, State.STYLE):
+                end_tag = "</" + self.element
+                end = text.lower().find(end_tag, index)
+                if end < 0:
+                    self.write(text[index:])
+                    return
+                self.write(text[index:end])
+                self.state = State.TEXT
+                index = end
+            elif state is State.TAG:
+                char = text[index]
+                if char == ">":
+                    self.write(char)
+                    index += 1
+                    self._end_tag()
+                elif char.isspace() or char == "/":
+                    self.write(char)
+                    index += 1
+                else:
+                    self.state = State.ATTR_NAME
+                    self.attr_name = ""
+            elif state is State.ATTR_NAME:
+                end = index
+                while end < length and not (text[end].isspace() or text[end] in "=>/"):
+                    end += 1
+                self.attr_name += text[index:end]
+                self.write(text[index:end])
+                index = end
+                if end < length:
+                    self.state = State.AFTER_NAME
+            elif state is State.AFTER_NAME:
+                char = text[index]
+                if char.isspace():
+                    self.write(char)
+                    index += 1
+                elif char == "=":
+                    self.write(char)
+                    index += 1
+                    self.state = State.BEFORE_VALUE
+                else:
+                    self.state = State.TAG
+            elif state is State.BEFORE_VALUE:
+                char = text[index]
+                if char.isspace():
+                    self.write(char)
+                    index += 1
+                    continue
+                self._start_value("" if char not in "\"'" else char)
+                if char in "\"'":
+                    self.write(char)
+                    index += 1
+            elif state is State.ATTR:
+                index = self._attribute_text(text, index)
+
+    def _start_value(self, quote: str) -> None:
+        self.state = State.ATTR
+        self.delimiter = quote or " "
+        self.attr_kind = _attribute_kind(self.attr_name)
+        self.url_part = UrlPart.NONE
+
+    def _attribute_text(self, text: str, index: int) -> int:
+        if self.delimiter == " ":
+            end = index
+            while end < len(text) and not (text[end].isspace() or text[end] == ">"):
+                end += 1
+        else:
+            end = text.find(self.delimiter, index)
+            if end < 0:
+                end = len(text)
+        value = text[index:end]
+        self.write(value)
+        if self.attr_kind is AttrKind.URL and value:
+            if "#" in value or "?" in value:
+                self.url_part = UrlPart.QUERY_OR_FRAGMENT
+            elif self.url_part is UrlPart.NONE:
+                self.url_part = UrlPart.PRE_QUERY
+        if end < len(text):
+            if self.delimiter != " ":
+                self.write(text[end])
+                end += 1
+            self.state = State.TAG
+        return end
+
+    def _end_tag(self) -> None:
+        element = self.element
+        if element in _RCDATA_ELEMENTS:
+            self.state = State.RCDATA
+        elif element == "script":
+            self.state = State.SCRIPT
+        elif element == "style":
+            self.state = State.STYLE
+        else:
+            self.state = State.TEXT
+
+    # Values ---------------------------------------------------------------------------------
+
+    def value(self, value: Any, escaped_by: str | None) -> None:
+        safe_html = isinstance(value, SafeHTML)
+        text = format_value(value)
+        state = self.state
+        if state is State.HTML_COMMENT:
+            return
+        if state is State.TEXT:
+            if not safe_html and escaped_by != "html":
+                text = html_escape(text)
+        elif state is State.RCDATA:
+            if escaped_by != "html":
+                text = _replace(
+                    text,
+                    _HTML_NORM_PATTERN if safe_html else _HTML_PATTERN,
+                    _HTML_NORM_TABLE if safe_html else _HTML_TABLE,
+                )
+        elif state is State.SCRIPT:
+            text = _js_value(value)
+        elif state is State.STYLE:
+            text = _css_value(text)
+        elif state in (State.TAG, State.ATTR_NAME, State.AFTER_NAME):
+            text = _html_name(text)
+            self.state = State.ATTR_NAME
+        elif state is State.BEFORE_VALUE:
+            self._start_value("")
+            text = self._attribute_value(text, value, safe_html, escaped_by)
+        else:
+            text = self._attribute_value(text, value, safe_html, escaped_by)
+        self.write(text)
+
+    def _attribute_value(self, text: str, value: Any, safe_html: bool, escaped_by: str | None) -> str:
+        kind = self.attr_kind
+        if kind is AttrKind.URL:
+            if self.url_part is UrlPart.QUERY_OR_FRAGMENT:
+                if escaped_by != "urlquery":
+                    text = _process_url(text, normalize=False)
+            else:
+                if self.url_part is UrlPart.NONE and not _is_safe_url(text):
+                    text = "#" + FILTER_FAILSAFE
+                if escaped_by != "urlquery":
+                    text = _process_url(text, normalize=True)
+        elif kind is AttrKind.JS:
+            text = _js_value(value)
+        elif kind is AttrKind.CSS:
+            text = _css_value(text)
+        if escaped_by == "html":
+            return text
+        if self.delimiter == " ":
+            return _replace(text, _NOSPACE_PATTERN, _HTML_NOSPACE_TABLE)
+        if safe_html and kind is AttrKind.PLAIN:
+            return _replace(_strip_tags(text), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
+        return html_escape(text)
+
+
+def _html_name(text: str) -> str:
+    if not text or not all(char.isalnum() for char in text):
+        return FILTER_FAILSAFE
+    return text.lower()
+
+
+def _js_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return " " + format_value(value) + " "
+    encoded = json.dumps(format_value(value))
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("'", "\\u0027"),
+        ("+", "\\u002b"),
+    ):
+        encoded = encoded.replace(char, escape)
+    return encoded
+
+
+_CSS_SAFE = re.compile(r"^[\w\s#%+\-.,!/]*$")
+
+
+def _css_value(text: str) -> str:
+    if _CSS_SAFE.match(text) and "expression" not in text.lower() and "url" not in text.lower():
+        return text
+    return FILTER_FAILSAFE

@@ -209,7 +209,9 @@ class Lexer:
         return found
 
     def _at_right_delim(self, pos: int) -> tuple[bool, bool]:
-        if has_right_trim_marker(self.text, pos) and self.text.startswith(RIGHT_DELIM, pos + TRIM_MARKER_LENGTH):
+        if has_right_trim_marker(self.text, pos) and self.text.startswith(
+            RIGHT_DELIM, pos + TRIM_MARKER_LENGTH
+        ):
             return True, True
         if self.text.startswith(RIGHT_DELIM, pos):
             return True, False
@@ -331,7 +333,9 @@ class Lexer:
         word = self.text[start:pos]
         keyword = KEYWORDS.get(word)
         if keyword is not None and keyword > Kind.KEYWORD:
-            if (keyword is Kind.BREAK and not self.break_ok) or (keyword is Kind.CONTINUE and not self.continue_ok):
+            if (keyword is Kind.BREAK and not self.break_ok) or (
+                keyword is Kind.CONTINUE and not self.continue_ok
+            ):
                 keyword = Kind.IDENTIFIER
             self._emit(keyword, start, pos)
         elif word in ("true", "false"):
@@ -410,7 +414,11 @@ class Lexer:
         digits = "0123456789_"
         pos, leading_zero = accept(pos, "0")
         if leading_zero:
-            for prefix, prefix_digits in (("xX", "0123456789abcdefABCDEF_"), ("oO", "01234567_"), ("bB", "01_")):
+            for prefix, prefix_digits in (
+                ("xX", "0123456789abcdefABCDEF_"),
+                ("oO", "01234567_"),
+                ("bB", "01_"),
+            ):
                 pos, matched = accept(pos, prefix)
                 if matched:
                     digits = prefix_digits

@@ -535,7 +535,9 @@ class _Parser:
         return n.VariableNode(token.pos, idents)
 
 
-def parse(name: str, text: str, functions: Container[str], trees: dict[str, n.Tree] | None = None) -> dict[str, n.Tree]:
+def parse(
+    name: str, text: str, functions: Container[str], trees: dict[str, n.Tree] | None = None
+) -> dict[str, n.Tree]:
     """Parse `text`; return the trees it defines (the body under `name`, plus each define).
 
     `trees` holds definitions already parsed in the same call (Go's treeSet); a non-empty

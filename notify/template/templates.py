@@ -44,7 +44,9 @@ class Templates:
         self.trees: dict[str, n.Tree] = {}
         self.max_output_chars = max_output_chars
         self.max_steps = max_steps
-        self._parsed: collections.OrderedDict[str, tuple[n.Tree, dict[str, n.Tree]]] = collections.OrderedDict()
+        self._parsed: collections.OrderedDict[str, tuple[n.Tree, dict[str, n.Tree]]] = (
+            collections.OrderedDict()
+        )
 
     @classmethod
     def with_defaults(cls, user_globs: Iterable[str] = (), **options: Any) -> Templates:

@@ -17,7 +17,12 @@ SAMPLE_DATA: dict[str, Any] = {
     "alerts": [
         {
             "status": "firing",
-            "labels": {"alertname": "HighLatency", "severity": "critical", "instance": "a:9100", "job": "node"},
+            "labels": {
+                "alertname": "HighLatency",
+                "severity": "critical",
+                "instance": "a:9100",
+                "job": "node",
+            },
             "annotations": {"summary": "Latency > 1s", "description": 'p99 <high> & "rising"'},
             "startsAt": "2024-03-01T10:00:00.123Z",
             "endsAt": "0001-01-01T00:00:00Z",
@@ -26,7 +31,12 @@ SAMPLE_DATA: dict[str, Any] = {
         },
         {
             "status": "resolved",
-            "labels": {"alertname": "HighLatency", "severity": "critical", "instance": "b:9100", "job": "node"},
+            "labels": {
+                "alertname": "HighLatency",
+                "severity": "critical",
+                "instance": "b:9100",
+                "job": "node",
+            },
             "annotations": {"summary": "Latency > 1s"},
             "startsAt": "2024-03-01T09:00:00Z",
             "endsAt": "2024-03-01T09:30:00Z",
