@@ -27,9 +27,15 @@ def test_original_matches_real_alertmanager(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ORACLE_CASES)
-def test_original_loads_back_to_itself(name: str) -> None:
+def test_original_loads_back_and_settles(name: str) -> None:
+    # Not always a fixed point on the first pass, exactly as in Alertmanager: a field set
+    # explicitly to "" is omitted and so takes its default on the way back in
+    # (`quoting.yml` has `pretext: ''`). The second pass must be stable.
     original = load_config_file(str(FIXTURES / f"{name}.yml")).original
-    assert parse_config(original, str(FIXTURES)).original == original
+    reloaded = parse_config(original, str(FIXTURES)).original
+    assert parse_config(reloaded, str(FIXTURES)).original == reloaded
+    if name != "quoting":
+        assert reloaded == original
 
 
 @pytest.mark.parametrize("name", ORACLE_CASES)
