@@ -1,0 +1,261 @@
+"""Durable state under `--storage.path`: a snapshot plus an append-only log per state.
+
+Used by the silences (`silences.*`) and the notification log (`nflog.*`). A state's records
+are opaque byte strings that *replay idempotently*: each record is a complete version of one
+entry and loading merges them last-writer-wins, so replaying a record twice, or replaying
+log records already contained in the snapshot, changes nothing.
+
+On-disk format
+--------------
+Two files per state, `<name>.snapshot` and `<name>.log`, with the same layout:
+
+    file    := header record*
+    header  := b"TOCSIN" kind version          (8 bytes; kind b"S" snapshot or b"L" log,
+                                                 version b"1")
+    record  := length:u32 big-endian  crc:u32 big-endian  payload[length]
+               crc is CRC-32 (zlib.crc32) of the payload.
+
+Writes and recovery
+- A change is appended to the log and fsynced before the caller is acknowledged. Concurrent
+  callers share one write and one fsync (group commit): `append` only buffers, `commit`
+  waits until everything appended before it is on disk. The write and fsync run in a worker
+  thread so the event loop keeps serving.
+- `compact` writes the full state to `<name>.snapshot.tmp`, fsyncs it, renames it over
+  `<name>.snapshot`, fsyncs the directory, then starts an empty log the same way. A crash at
+  any point leaves either the old snapshot and full log, or the new snapshot and a log that
+  only repeats what the snapshot holds.
+- Loading reads the snapshot, then the log. A torn final log record (short, or with a bad
+  CRC at the end of the file: a crash mid-append) is cut off quietly-but-logged. Any other
+  damage (a bad header, a bad record followed by more data, a damaged snapshot) moves the
+  file aside to `<file>.corrupt-<unix time>` with an ERROR log line, keeps the records read
+  before the damage, and the daemon starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import trio
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"TOCSIN"
+FORMAT_VERSION = b"1"
+SNAPSHOT_KIND = b"S"
+LOG_KIND = b"L"
+HEADER_SIZE = len(MAGIC) + 2
+RECORD_PREFIX = struct.Struct(">II")
+# A single silence or nflog entry is a few KiB at most; anything larger than this in a
+# length prefix is damage, not data, and must not make us allocate gigabytes.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+
+def _header(kind: bytes) -> bytes:
+    return MAGIC + kind + FORMAT_VERSION
+
+
+def frame(payload: bytes) -> bytes:
+    if len(payload) > MAX_RECORD_BYTES:
+        raise ValueError(f"record of {len(payload)} bytes exceeds {MAX_RECORD_BYTES}")
+    return RECORD_PREFIX.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+class _ReadResult:
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.good_length = 0  # bytes up to the end of the last good record
+        self.torn_tail = False  # damage only in the final record
+        self.damage: str | None = None  # damage that is not a torn tail
+
+
+def _read_records(data: bytes, kind: bytes) -> _ReadResult:
+    result = _ReadResult()
+    if len(data) < HEADER_SIZE:
+        # A crash while writing the header of a brand-new log leaves a short file.
+        if _header(kind).startswith(data):
+            result.torn_tail = bool(data)
+        else:
+            result.damage = "bad header"
+        return result
+    if data[:HEADER_SIZE] != _header(kind):
+        result.damage = f"bad header {data[:HEADER_SIZE]!r}"
+        return result
+    offset = HEADER_SIZE
+    result.good_length = offset
+    end = len(data)
+    while offset < end:
+        if end - offset < RECORD_PREFIX.size:
+            result.torn_tail = True
+            return result
+        length, crc = RECORD_PREFIX.unpack_from(data, offset)
+        start = offset + RECORD_PREFIX.size
+        if length > MAX_RECORD_BYTES:
+            result.damage = f"record length {length} at offset {offset}"
+            return result
+        if start + length > end:
+            result.torn_tail = True
+            return result
+        payload = data[start : start + length]
+        if zlib.crc32(payload) != crc:
+            if start + length == end:
+                result.torn_tail = True
+            else:
+                result.damage = f"CRC mismatch at offset {offset}"
+            return result
+        result.records.append(payload)
+        offset = start + length
+        result.good_length = offset
+    return result
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_directory(path.parent)
+
+
+def _move_aside(path: Path, reason: str) -> Path:
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    os.replace(path, aside)
+    logger.error(
+        "CORRUPT STATE FILE %s (%s): moved aside to %s; the records before the damage were kept",
+        path,
+        reason,
+        aside,
+    )
+    return aside
+
+
+class DurableLog:
+    """Snapshot + log for one named state. One instance per state; trio tasks only."""
+
+    def __init__(self, directory: Path | str, name: str) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.snapshot_path = self.directory / f"{name}.snapshot"
+        self.log_path = self.directory / f"{name}.log"
+        self._pending: list[bytes] = []
+        self._appended = 0  # records appended since start
+        self._durable = 0  # of those, how many are on disk
+        self._lock = trio.Lock()  # one writer (commit or compact) at a time, FIFO-fair
+        self._log_handle: int | None = None
+        self.corrupt_files: list[Path] = []
+
+    # -- start-up
+
+    def load(self) -> list[bytes]:
+        """Records of the snapshot, then of the log; repairs a torn tail, moves damage aside,
+        and opens the log for appending. Call once, before any append."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        records = self._load_file(self.snapshot_path, SNAPSHOT_KIND, repair_tail=False)
+        records += self._load_file(self.log_path, LOG_KIND, repair_tail=True)
+        self._open_log()
+        return records
+
+    def _load_file(self, path: Path, kind: bytes, repair_tail: bool) -> list[bytes]:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        result = _read_records(data, kind)
+        if result.damage is None and result.torn_tail and repair_tail:
+            logger.warning(
+                "%s: torn final record (crash during a write) cut off after %d good records",
+                path,
+                len(result.records),
+            )
+            self._truncate(path, result.good_length)
+        elif result.damage is not None or result.torn_tail:
+            self.corrupt_files.append(_move_aside(path, result.damage or "truncated"))
+        return result.records
+
+    @staticmethod
+    def _truncate(path: Path, length: int) -> None:
+        if length < HEADER_SIZE:
+            path.unlink()
+            return
+        with open(path, "r+b") as handle:
+            handle.truncate(length)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _open_log(self) -> None:
+        if not self.log_path.exists():
+            _write_atomically(self.log_path, _header(LOG_KIND))
+        self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+
+    # -- writes
+
+    def append(self, payload: bytes) -> None:
+        """Buffer a record; it is durable once a later `commit` returns."""
+        self._pending.append(frame(payload))
+        self._appended += 1
+
+    async def commit(self) -> None:
+        """Wait until every record appended before this call is fsynced (group commit)."""
+        target = self._appended
+        while self._durable < target:
+            async with self._lock:
+                if self._durable >= target:
+                    return
+                batch, self._pending = self._pending, []
+                batch_end = self._appended
+                try:
+                    await trio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
+                except BaseException:
+                    self._pending[:0] = batch  # keep them for the next attempt
+                    raise
+                self._durable = batch_end
+
+    def _write_and_sync(self, data: bytes) -> None:
+        if self._log_handle is None:
+            raise RuntimeError("DurableLog.load() must run before writes")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._log_handle, view)
+            view = view[written:]
+        os.fdatasync(self._log_handle)
+
+    async def compact(self, snapshot: Callable[[], Iterable[bytes]]) -> None:
+        """Replace snapshot and log by `snapshot()`, the records of the full current state.
+
+        `snapshot` is called while this log holds its writer lock, so every record an earlier
+        commit wrote is reflected in it, and records appended but not yet written stay pending
+        and land in the new log (a harmless repeat of what the snapshot already holds)."""
+        async with self._lock:
+            content = b"".join([_header(SNAPSHOT_KIND), *(frame(record) for record in snapshot())])
+            await trio.to_thread.run_sync(self._replace_files, content)
+
+    def _replace_files(self, snapshot: bytes) -> None:
+        _write_atomically(self.snapshot_path, snapshot)
+        if self._log_handle is not None:
+            os.close(self._log_handle)
+            self._log_handle = None
+        _write_atomically(self.log_path, _header(LOG_KIND))
+        self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+
+    def close(self) -> None:
+        if self._log_handle is not None:
+            os.close(self._log_handle)
+            self._log_handle = None
+
+
+__all__ = ["MAX_RECORD_BYTES", "DurableLog", "frame"]
