@@ -9,6 +9,7 @@ strictly, so they also prove it is loadable), and `cluster show`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,3 +197,80 @@ def test_routes_test_from_a_local_file_needs_no_daemon(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "team"
+
+
+UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CURRENT_TIME_PATTERN = re.compile(r"(?!2099)\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+
+
+def name_ids(text: str, names: dict[str, str]) -> str:
+    """Replace silence UUIDs with the scenario's names, padded to keep amtool's column layout."""
+    return UUID_PATTERN.sub(lambda match: names.get(match.group(0), "unknown").ljust(36, "_"), text)
+
+
+def test_silence_add_query_expire(daemons: tuple[DaemonProcess, DaemonProcess]) -> None:
+    outputs: list[list[str]] = []
+    for daemon in daemons:
+        names: dict[str, str] = {}
+        pending = amtool(
+            daemon.base_url,
+            "silence",
+            "add",
+            "alertname=Maint",
+            "team=~db|web",
+            "--comment=maintenance",
+            "--author=alice",
+            "--start=2099-01-01T00:00:00Z",
+            "--end=2099-01-03T00:00:00Z",
+        )
+        assert pending.returncode == 0, pending.stderr
+        names[pending.stdout.strip()] = "pending"
+        active = amtool(
+            daemon.base_url,
+            "silence",
+            "add",
+            "instance=~never-.*",
+            "-c",
+            "nothing",
+            "-a",
+            "bob",
+            "--end=2099-01-02T00:00:00Z",
+        )
+        assert active.returncode == 0, active.stderr
+        names[active.stdout.strip()] = "active"
+        steps = [
+            amtool(daemon.base_url, "silence", "query"),
+            amtool(daemon.base_url, "silence", "query", "-q"),
+            amtool(daemon.base_url, "silence", "query", "alertname=Maint"),
+            amtool(daemon.base_url, "-o", "json", "silence", "query", "instance=~never-.*"),
+            amtool(daemon.base_url, "silence", "add", "alertname=NoComment"),
+            amtool(daemon.base_url, "silence", "expire", active.stdout.strip()),
+            amtool(daemon.base_url, "silence", "query", "--expired"),
+            amtool(daemon.base_url, "silence", "expire", "00000000-0000-0000-0000-000000000000"),
+        ]
+        outputs.append(
+            [
+                f"{step.returncode}\n{CURRENT_TIME_PATTERN.sub('<now>', name_ids(step.stdout, names))}\n{step.stderr}"
+                for step in steps
+            ]
+        )
+    oracle, candidate = outputs
+    json_index = 3
+    for index, (oracle_step, candidate_step) in enumerate(zip(oracle, candidate, strict=True)):
+        if index == json_index:
+            continue  # compared structurally below
+        assert candidate_step == oracle_step, index
+    # Active (by end time) before pending, as GET /api/v2/silences orders them.
+    assert oracle[0].splitlines()[2:4] == [
+        'active______________________________  instance=~"never-.*"              2099-01-02 00:00:00 UTC  bob         nothing      ',
+        'pending_____________________________  alertname="Maint" team=~"db|web"  2099-01-03 00:00:00 UTC  alice       maintenance  ',
+    ]
+    assert oracle[4].startswith("1\n") and "comment required by config" in oracle[4]
+    assert oracle[7].startswith("1\n") and "silence not found" in oracle[7]
+    oracle_json, candidate_json = (
+        json.loads(steps[json_index].split("\n", 1)[1].split("\n")[0]) for steps in outputs
+    )
+    for silences in (oracle_json, candidate_json):
+        for silence in silences:
+            silence["updatedAt"] = silence["startsAt"] = "<now>"
+    assert candidate_json == oracle_json
