@@ -1,0 +1,217 @@
+"""`/metrics`: the daemon's Prometheus metrics, under Alertmanager 0.25's names and labels so
+existing dashboards and alerting rules keep working.
+
+One `Metrics` object per process owns a private registry (tests build their own without
+clashing). Components receive the object (or the single metric they update) from the
+composition root; gauges that mirror state another component already holds (alert counts,
+aggregation groups) are read through callbacks at scrape time rather than kept in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from daemon.version import build_info
+
+EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Alertmanager pre-creates the notification counters at 0 for these integrations (not for
+# discord or webex), so a `rate()` over them exists before the first notification.
+PRECREATED_INTEGRATIONS = (
+    "email", "pagerduty", "wechat", "pushover", "slack", "opsgenie", "webhook", "victorops", "sns", "telegram",
+)
+ALERT_STATES = ("active", "suppressed", "unprocessed")
+API_VERSIONS = ("v1", "v2")
+ALERT_STATUSES = ("firing", "resolved")
+
+# Buckets as Alertmanager declares them.
+HTTP_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 20, 60)
+HTTP_RESPONSE_SIZE_BUCKETS = tuple(100 * 10**power for power in range(7))
+NOTIFICATION_LATENCY_BUCKETS = (1, 5, 10, 15, 20)
+# First 48 bits of the md5 of the config file: a float64 holds them exactly.
+CONFIG_HASH_BYTES = 6
+
+
+def config_hash(raw_config: bytes) -> float:
+    """`alertmanager_config_hash`: the first 48 bits of the md5 of the config file, as a float."""
+    return float(int.from_bytes(hashlib.md5(raw_config).digest()[:CONFIG_HASH_BYTES], "big"))
+
+
+class _CallbackGauges(Collector):
+    """Gauges computed at scrape time from a callback returning {label value: count}."""
+
+    def __init__(self, name: str, documentation: str, label: str, values: tuple[str, ...]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._values = values
+        self.source: Callable[[], Mapping[str, int]] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(self._name, self._documentation, labels=[self._label])
+        counts = self.source() if self.source is not None else {}
+        for value in self._values:
+            family.add_metric([value], float(counts.get(value, 0)))
+        yield family
+
+
+class _CallbackGauge(Collector):
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name = name
+        self._documentation = documentation
+        self.source: Callable[[], float] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self.source() if self.source else 0.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = False) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        if process_collectors:
+            from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                r.register(collector)
+
+        info = build_info()
+        self.build_info = Gauge(
+            "alertmanager_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, and goversion from "
+            "which alertmanager was built.",
+            ["version", "revision", "branch", "goversion"],
+            registry=r,
+        )
+        self.build_info.labels(info.version, info.revision, info.branch, info.runtime_version).set(1)
+
+        # HTTP (router routes only, as Alertmanager: API v2 is not instrumented there).
+        self.http_request_duration = Histogram(
+            "alertmanager_http_request_duration_seconds",
+            "Histogram of latencies for HTTP requests.",
+            ["handler", "method"],
+            buckets=HTTP_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.http_response_size = Histogram(
+            "alertmanager_http_response_size_bytes",
+            "Histogram of response size for HTTP requests.",
+            ["handler", "method"],
+            buckets=HTTP_RESPONSE_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.http_requests_in_flight = Gauge(
+            "alertmanager_http_requests_in_flight",
+            "Current number of HTTP requests being processed.",
+            ["method"],
+            registry=r,
+        ).labels("get")
+        self.http_concurrency_limit_exceeded = Counter(
+            "alertmanager_http_concurrency_limit_exceeded",
+            "Total number of times an HTTP request failed because the concurrency limit was reached.",
+            ["method"],
+            registry=r,
+        ).labels("get")
+
+        # Ingest.
+        self.alerts_received = Counter(
+            "alertmanager_alerts_received",
+            "The total number of received alerts.",
+            ["version", "status"],
+            registry=r,
+        )
+        self.alerts_invalid = Counter(
+            "alertmanager_alerts_invalid",
+            "The total number of received alerts that were invalid.",
+            ["version"],
+            registry=r,
+        )
+        for version in API_VERSIONS:
+            self.alerts_invalid.labels(version)
+            for status in ALERT_STATUSES:
+                self.alerts_received.labels(version, status)
+
+        self.alerts = _CallbackGauges(
+            "alertmanager_alerts", "How many alerts by state.", "state", ALERT_STATES
+        )
+        r.register(self.alerts)
+        self.marked_alerts = _CallbackGauges(
+            "alertmanager_marked_alerts", "How many alerts by state are currently marked in the Alertmanager "
+            "regardless of their expiry.", "state", ALERT_STATES
+        )
+        r.register(self.marked_alerts)
+
+        # Configuration.
+        self.config_hash = Gauge("alertmanager_config_hash", "Hash of the currently loaded alertmanager "
+                                 "configuration.", registry=r)
+        self.config_last_reload_successful = Gauge(
+            "alertmanager_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            registry=r,
+        )
+        self.config_last_reload_success_timestamp = Gauge(
+            "alertmanager_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            registry=r,
+        )
+        self.cluster_enabled = Gauge("alertmanager_cluster_enabled", "Indicates whether the clustering is enabled "
+                                     "or not.", registry=r)
+        self.receivers = Gauge("alertmanager_receivers", "Number of configured receivers.", registry=r)
+        self.integrations = Gauge("alertmanager_integrations", "Number of configured integrations.", registry=r)
+
+        # Dispatcher.
+        self.dispatcher_aggregation_groups = _CallbackGauge(
+            "alertmanager_dispatcher_aggregation_groups", "Number of active aggregation groups"
+        )
+        r.register(self.dispatcher_aggregation_groups)
+        self.dispatcher_alert_processing_duration = Summary(
+            "alertmanager_dispatcher_alert_processing_duration_seconds",
+            "Summarizes processing time for alerts by the dispatcher.",
+            registry=r,
+        )
+
+        # Notifications (updated by the pipeline through the objects handed to it).
+        self.notifications = Counter(
+            "alertmanager_notifications", "The total number of attempted notifications.", ["integration"], registry=r
+        )
+        self.notifications_failed = Counter(
+            "alertmanager_notifications_failed", "The total number of failed notifications.", ["integration"],
+            registry=r,
+        )
+        self.notification_requests = Counter(
+            "alertmanager_notification_requests", "The total number of attempted notification requests.",
+            ["integration"], registry=r,
+        )
+        self.notification_requests_failed = Counter(
+            "alertmanager_notification_requests_failed", "The total number of failed notification requests.",
+            ["integration"], registry=r,
+        )
+        self.notification_latency = Histogram(
+            "alertmanager_notification_latency_seconds", "The latency of notifications in seconds.",
+            ["integration"], buckets=NOTIFICATION_LATENCY_BUCKETS, registry=r,
+        )
+        for integration in PRECREATED_INTEGRATIONS:
+            for metric in (
+                self.notifications,
+                self.notifications_failed,
+                self.notification_requests,
+                self.notification_requests_failed,
+            ):
+                metric.labels(integration)
+            self.notification_latency.labels(integration)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
