@@ -59,7 +59,7 @@ class _BodyError(Exception):
 # ---------------------------------------------------------------------------------------
 # strfmt.DateTime parsing (go-openapi's ParseDateTime over Go's time.Parse)
 
-_TIME_OF_DAY = r"(\d{2}):(\d{2})"
+_TIME_OF_DAY = r"(\d{1,2}):(\d{2})"  # Go reads the "15" hour with one or two digits
 _FRACTION = r"(?:[.,](\d+))?"
 _ACCEPTED_LAYOUTS = [
     # RFC3339 (and its Millis/Micro/Nano variants): any fraction, `Z` or `±hh:mm`.
@@ -90,6 +90,7 @@ def _build_time(parts: Sequence[str]) -> datetime | None:
     if zone and zone != "Z":
         digits = zone[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:])
+        # Go also takes +24:00, which Python cannot represent; we refuse it.
         if hours >= _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
             return None
         offset = timedelta(hours=hours, minutes=minutes)
@@ -114,8 +115,10 @@ def _last_layout_error(text: str) -> str:
         return int(rest[:2]), rest[2:]
 
     rest = text
-    if len(rest) < 4 or not (rest[:4].isascii() and rest[:4].isdigit()):
+    if len(rest) < 4 or not ("0" <= rest[0] <= "9"):
         return cannot(rest, "2006")
+    if not (rest[:4].isascii() and rest[:4].isdigit()):
+        return cannot(rest[4:], "2006")  # Go consumes four characters before converting them
     year, rest = int(rest[:4]), rest[4:]
     fields: dict[str, int] = {}
     for separator, element, name, fixed, limit in (
