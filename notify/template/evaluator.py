@@ -367,7 +367,7 @@ class Evaluator:
             want = name == "or"
             value: Any = NO_VALUE
             for arg in arg_nodes:
-                value = self.eval_arg(dot, "any", arg)
+                value = self.eval_arg(dot, "value", arg)
                 if is_true(value) == want:
                     return value
             if final is not _MISSING:
@@ -403,8 +403,12 @@ class Evaluator:
         if isinstance(node, n.DotNode):
             return self.validate_type(dot, param)
         if isinstance(node, n.NilNode):
-            if param in ("any", "[]string") or param.startswith(("[]", "map[", "*")):
+            if param == "value":
+                return NO_VALUE
+            if param == "any" or param.startswith(("map[", "*")):
                 return None
+            if param.startswith("[]"):
+                return _zero_of(param)
             raise self.error(f"cannot assign nil to {param}")
         if isinstance(node, n.FieldNode):
             return self.validate_type(
@@ -419,7 +423,7 @@ class Evaluator:
         if isinstance(node, n.ChainNode):
             return self.validate_type(self.eval_chain(dot, node, [node], _MISSING), param)
         self.node = node
-        if param == "any":
+        if param in ("any", "value"):
             if isinstance(node, n.BoolNode):
                 return node.value
             if isinstance(node, n.NumberNode):
@@ -442,10 +446,12 @@ class Evaluator:
 
     def validate_type(self, value: Any, param: str) -> Any:
         if value is NO_VALUE:
+            if param == "value":
+                return NO_VALUE
             if param == "any" or param.startswith(("[]", "map[", "*")):
                 return None if param == "any" else _zero_of(param)
             raise self.error(f"invalid value; expected {param}")
-        if param == "any":
+        if param in ("any", "value"):
             return value
         actual = go_type_name(value)
         if param == actual:

@@ -218,9 +218,10 @@ def _call(function: Any, *args: Any) -> Any:
 
 
 def _join_args(args: Sequence[Any]) -> str:
+    """text/template's evalArgs: one string as is, else Sprint with nil shown as <no value>."""
     if len(args) == 1 and isinstance(args[0], str) and not isinstance(args[0], SafeHTML):
         return args[0]
-    return sprint(args)
+    return sprint(["<no value>" if arg is None or arg is NO_VALUE else arg for arg in args])
 
 
 _HTML_ESCAPES = {"\0": "\ufffd", '"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -498,26 +499,28 @@ def string_slice(*items: str) -> list[str]:
     return list(items)
 
 
+# Parameter "value" is Go's reflect.Value: a nil or missing argument stays <no value>;
+# "any" is interface{}: it becomes nil.
 BUILTINS: dict[str, Function] = {
-    "and": Function(lambda *args: args, ("any",), "any", builtin=True),
-    "or": Function(lambda *args: args, ("any",), "any", builtin=True),
-    "not": Function(_not, ("any",), builtin=True),
-    "call": Function(_call, ("any",), "any", builtin=True),
+    "and": Function(lambda *args: args, ("value",), "value", builtin=True),
+    "or": Function(lambda *args: args, ("value",), "value", builtin=True),
+    "not": Function(_not, ("value",), builtin=True),
+    "call": Function(_call, ("value",), "value", builtin=True),
     "html": Function(_html, (), "any", builtin=True),
-    "index": Function(_index, ("any",), "any", builtin=True),
-    "slice": Function(_slice, ("any",), "any", builtin=True),
+    "index": Function(_index, ("value",), "value", builtin=True),
+    "slice": Function(_slice, ("value",), "value", builtin=True),
     "js": Function(_js, (), "any", builtin=True),
-    "len": Function(_len, ("any",), builtin=True),
+    "len": Function(_len, ("value",), builtin=True),
     "print": Function(_print, (), "any", builtin=True),
     "printf": Function(_printf, ("string",), "any", builtin=True),
     "println": Function(_println, (), "any", builtin=True),
     "urlquery": Function(_urlquery, (), "any", builtin=True),
-    "eq": Function(_eq, ("any",), "any", builtin=True),
-    "ge": Function(_ge, ("any", "any"), builtin=True),
-    "gt": Function(_gt, ("any", "any"), builtin=True),
-    "le": Function(_le, ("any", "any"), builtin=True),
-    "lt": Function(_lt, ("any", "any"), builtin=True),
-    "ne": Function(_ne, ("any", "any"), builtin=True),
+    "eq": Function(_eq, ("value",), "value", builtin=True),
+    "ge": Function(_ge, ("value", "value"), builtin=True),
+    "gt": Function(_gt, ("value", "value"), builtin=True),
+    "le": Function(_le, ("value", "value"), builtin=True),
+    "lt": Function(_lt, ("value", "value"), builtin=True),
+    "ne": Function(_ne, ("value", "value"), builtin=True),
 }
 
 ALERTMANAGER_FUNCTIONS: dict[str, Function] = {

@@ -17,8 +17,9 @@ class Tree:
     def location(self, pos: int) -> str:
         """`parse_name:line:column` of a position, as Go's ErrorContext prints it."""
         before = self.text[:pos]
-        last_newline = before.rfind("\n")
-        column = pos if last_newline < 0 else pos - last_newline - 1
+        line_start = before.rfind("\n") + 1
+        # Go counts the column in bytes.
+        column = len(before[line_start:].encode())
         return f"{self.parse_name}:{before.count(chr(10)) + 1}:{column}"
 
 

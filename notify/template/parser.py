@@ -121,7 +121,8 @@ def _parse_go_float(text: str) -> float | None:
             return float.fromhex(cleaned)
         if "0o" in lowered or "0b" in lowered or lowered.endswith("i"):
             return None
-        return float(cleaned)
+        number = float(cleaned)
+        return None if number in (float("inf"), float("-inf")) else number
     except (ValueError, OverflowError):
         return None
 
@@ -135,10 +136,17 @@ def make_number(pos: int, text: str, kind: Kind) -> n.NumberNode:
     """Classify a numeric literal the way Go's parse.NumberNode does."""
     node = n.NumberNode(pos, text)
     if kind is Kind.CHAR_CONSTANT:
+        # Go reads one (possibly escaped) character; anything but the closing quote after it
+        # is "malformed", a bad escape is a syntax error.
+        width = 1
+        if text[1:2] == "\\":
+            width = 2 + {"x": 2, "u": 4, "U": 8}.get(text[2:3], 2 if text[2:3] in "01234567" else 0)
         try:
-            rune = unquote(text)
+            rune = unquote("'" + text[1 : 1 + width] + "'")
         except _Syntax:
             raise ValueError("invalid syntax") from None
+        if text[1 + width :] != "'":
+            raise ValueError(f"malformed character constant: {text}")
         node.is_char = node.is_int = node.is_uint = node.is_float = True
         node.int_value = ord(rune)
         node.float_value = float(node.int_value)
