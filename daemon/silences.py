@@ -626,6 +626,16 @@ def load_records(silences: Silences, records: Iterable[bytes], now: datetime) ->
     return malformed
 
 
+def snapshot_records(silences: Silences) -> list[bytes]:
+    """Every silence, encoded for a storage snapshot."""
+    return [encode_silence(silence, expires_at) for silence, expires_at in silences.snapshot()]
+
+
+def record_change(change: SilenceChange) -> bytes:
+    """A change, encoded for the storage log (a listener appends this)."""
+    return encode_silence(change.silence, change.expires_at)
+
+
 __all__ = [
     "DEFAULT_RETENTION",
     "MatcherSpec",
@@ -643,5 +653,7 @@ __all__ = [
     "decode_silence",
     "encode_silence",
     "load_records",
+    "record_change",
+    "snapshot_records",
     "validate_times",
 ]

@@ -258,4 +258,34 @@ class DurableLog:
             self._log_handle = None
 
 
-__all__ = ["MAX_RECORD_BYTES", "DurableLog", "frame"]
+async def run_maintenance(
+    log: DurableLog,
+    collect_garbage: Callable[[], object],
+    snapshot: Callable[[], Iterable[bytes]],
+    interval_seconds: float,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Every `interval_seconds` (`--data.maintenance-interval`): GC the state, then compact
+    its log into a snapshot; once more when cancelled (shutdown), shielded so it completes.
+    Changes merged from peers are appended without a commit of their own; compaction (or the
+    next local commit) makes them durable."""
+    task_status.started()
+    try:
+        while True:
+            await trio.sleep(interval_seconds)
+            collect_garbage()
+            try:
+                await log.compact(snapshot)
+            except OSError as error:
+                logger.error("%s: maintenance snapshot failed: %s", log.name, error)
+    finally:
+        with trio.CancelScope(shield=True):
+            collect_garbage()
+            try:
+                await log.compact(snapshot)
+            except OSError as error:
+                logger.error("%s: shutdown snapshot failed: %s", log.name, error)
+
+
+__all__ = ["MAX_RECORD_BYTES", "DurableLog", "frame", "run_maintenance"]

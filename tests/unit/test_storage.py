@@ -10,9 +10,11 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from daemon import storage
 from daemon.matchers import MatchType
@@ -297,3 +299,34 @@ def test_acknowledged_records_survive_sigkill(tmp_path: Path) -> None:
         log.close()
         assert not files(tmp_path, "*.corrupt-*")
         assert acknowledged <= records
+
+
+async def test_maintenance_compacts_every_interval_and_on_shutdown(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # File writes run inline here: a worker thread would let the virtual clock jump ahead.
+    async def inline(function: Any, *args: Any) -> Any:
+        return function(*args)
+
+    monkeypatch.setattr(storage.trio.to_thread, "run_sync", inline)
+    log, _ = open_log(tmp_path)
+    state = [b"v0"]
+    collections: list[float] = []
+    snapshots_taken: list[list[bytes]] = []
+
+    def snapshot() -> list[bytes]:
+        snapshots_taken.append(list(state))
+        return list(state)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            storage.run_maintenance, log, lambda: collections.append(trio.current_time()), snapshot, 900.0
+        )
+        await trio.sleep(1800.5)
+        state.append(b"v1")
+        nursery.cancel_scope.cancel()
+    assert collections == [900.0, 1800.0, 1800.5]  # every interval, then at shutdown
+    assert len(snapshots_taken) == 3
+    assert snapshots_taken[-1] == [b"v0", b"v1"]
+    log.close()
+    assert open_log(tmp_path)[1] == [b"v0", b"v1"]
