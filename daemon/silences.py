@@ -396,14 +396,16 @@ class Silences:
         labels: Mapping[str, str] | None = None,
     ) -> list[Silence]:
         """Silences by ID, store state and/or label matching, in no particular order."""
+        wanted = frozenset(states) if states is not None else frozenset(SilenceState)
         if ids is not None:
             found = [self._silences[i] for i in ids if i in self._silences]
-        elif labels is not None:
+        elif labels is not None and SilenceState.EXPIRED not in wanted:
+            # The index may have dropped expired silences (gc), so it only serves queries
+            # for silences that can still mute.
             found = [self._silences[i] for i in self._index.candidates(labels)]
         else:
             found = list(self._silences.values())
         if states is not None:
-            wanted = frozenset(states)
             found = [silence for silence in found if silence.state_at(now) in wanted]
         if labels is not None:
             found = [silence for silence in found if silence.matches(labels)]

@@ -387,3 +387,19 @@ def test_merge_is_order_independent_and_idempotent(updates: list[Silence], shuff
     shuffled = list(updates)
     shuffler.shuffle(shuffled)
     assert final_state(updates) == final_state(shuffled)
+
+
+def test_query_by_ids_states_and_labels() -> None:
+    silences = make()
+    active = silences.set(request(spec("job", "api")), T0)
+    pending = silences.set(request(spec("job", "api"), starts=T0 + HOUR, ends=T0 + 2 * HOUR), T0)
+    expired = silences.set(request(spec("job", "api")), T0)
+    silences.expire(expired, T0 + MINUTE)
+    later = T0 + 2 * MINUTE
+    silences.gc(later)  # prunes the expired one from the index, not from the state
+    by_labels = {s.id for s in silences.query(later, labels={"job": "api"})}
+    assert by_labels == {active, pending, expired}
+    can_mute = {s.id for s in silences.query(later, labels={"job": "api"}, states=[SilenceState.ACTIVE, SilenceState.PENDING])}
+    assert can_mute == {active, pending}
+    assert [s.id for s in silences.query(later, ids=[expired, "nope"])] == [expired]
+    assert silences.count_by_state(later) == {SilenceState.ACTIVE: 1, SilenceState.PENDING: 1, SilenceState.EXPIRED: 1}
