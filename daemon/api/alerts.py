@@ -1,0 +1,624 @@
+"""`/api/v2/alerts`, `/api/v2/alerts/groups`, `/api/v2/status` and `/api/v2/receivers` with
+Alertmanager 0.25's exact answers.
+
+A POST body passes the same gates as in Alertmanager, in its order (reference §2.2):
+1. Go's JSON decoding into `[]PostableAlert` (400 `{"code":400,...}`): the anonymous part
+   (`annotations`, `endsAt`, `startsAt`) is decoded before the embedded `Alert` part
+   (`labels`, `generatorURL`), so its errors come first; a date-time that does not parse
+   aborts at once, a type mismatch is remembered and reported at the end of its part.
+2. go-openapi's schema validation (422, first failure only): `N.generatorURL` must be a
+   URI, then `N.labels` is required.
+3. The handler: defaults (`startsAt`, `endsAt` + timeout), counting, dropping empty label
+   values, and `Alert.Validate` per alert; valid alerts are stored even when others fail,
+   the failures are joined with "; " into a 400 JSON string.
+
+Handlers are plain functions of their inputs returning `daemon.api.response.Response`; the
+state that changes on a config reload is read through `runtime()` on every request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+
+from daemon.alerts import AlertStore, AlertUpdate
+from daemon.api.response import Response, framework_error, handler_error, json_response
+from daemon.api.silences import parse_api_datetime
+from daemon.dispatch import AlertGroupView
+from daemon.marker import STATE_ACTIVE, Marker
+from daemon.matchers import Matcher, MatcherError, MatchType, compile_anchored, go_quote, parse_matcher
+from daemon.routing import Route
+from notify.model import ZERO_TIME, Alert, format_api_time
+
+# go-openapi error codes.
+CODE_BAD_REQUEST = 400
+CODE_INVALID_TYPE = 601
+CODE_REQUIRED = 602
+
+API_VERSION_LABEL = "v2"
+
+# Go's anonymous struct of PostableAlert's own fields, as encoding/json names it in errors.
+_ANONYMOUS_PART = (
+    'struct { Annotations models.LabelSet "json:\\"annotations,omitempty\\""; '
+    'EndsAt strfmt.DateTime "json:\\"endsAt,omitempty\\""; '
+    'StartsAt strfmt.DateTime "json:\\"startsAt,omitempty\\"" }'
+)
+_TIME_FIELDS = ("startsAt", "endsAt")
+
+# Strict RFC 3339 with an offset: the form every client sends, parsed by the fast path.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?(?:Z|[+-]\d\d:\d\d)\Z")
+_MAX_PYTHON_FRACTION_DIGITS = 6
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+# swag.ConvertBool: these (case-insensitive) are true, anything else false.
+_TRUE_WORDS = frozenset({"true", "1", "yes", "ok", "y", "on", "selected", "checked", "t", "enabled"})
+
+JSON_MEDIA_TYPE = "application/json"
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
+
+
+# ---------------------------------------------------------------------------------------
+# What the handlers read
+
+
+class Counter(Protocol):
+    def labels(self, *values: str) -> Any: ...
+
+
+AlertFilter = Callable[[AlertUpdate, datetime], bool]
+RouteFilter = Callable[[Route], bool]
+GroupsFunction = Callable[
+    [RouteFilter | None, AlertFilter | None], tuple[list[AlertGroupView], dict[int, list[str]]]
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertsRuntime:
+    """What a config reload replaces, swapped as one reference."""
+
+    route: Route
+    resolve_timeout: timedelta
+    receiver_names: tuple[str, ...]
+    original_config: str
+    # Re-runs the inhibitor and silencer for an alert (they record the result in the marker).
+    set_alert_status: Callable[[Mapping[str, str], datetime], None]
+    groups: GroupsFunction
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterStatus:
+    status: str = "disabled"
+    name: str | None = None
+    peers: tuple[tuple[str, str], ...] = ()  # (name, address)
+
+    def to_api(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        if self.name is not None:
+            shown["name"] = self.name
+        shown["peers"] = [{"address": address, "name": name} for name, address in sorted(self.peers)]
+        shown["status"] = self.status
+        return shown
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _DecodeError(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.body)
+        self.response = response
+
+
+def _decode_failure(message: str) -> _DecodeError:
+    return _DecodeError(
+        framework_error(400, CODE_BAD_REQUEST, f'parsing alerts body from "" failed, because {message}')
+    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _field_type_error(value: Any, field: str, go_type: str) -> str:
+    return f"json: cannot unmarshal {_json_kind(value)} into Go struct field {field} of type {go_type}"
+
+
+def _go_syntax_error(body: bytes) -> str:
+    """The commonest of encoding/json's syntax messages (the rest are approximated)."""
+    stripped = body.strip()
+    if not stripped:
+        return "unexpected end of JSON input"
+    first = chr(stripped[0])
+    if first not in '{["-0123456789tfn':
+        return f"invalid character {first!r} looking for beginning of value"
+    try:
+        orjson.loads(stripped + b"]}" * 8)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        return "unexpected end of JSON input"
+    position = _first_bad_object_key(stripped)
+    if position is not None:
+        return f"invalid character {chr(stripped[position])!r} looking for beginning of object key string"
+    return "invalid character in JSON body"
+
+
+def _first_bad_object_key(text: bytes) -> int | None:
+    """Offset of a character following `{` or `,` inside an object that cannot start a key."""
+    depth_kinds: list[str] = []
+    index = 0
+    expecting_key = False
+    while index < len(text):
+        char = chr(text[index])
+        if char in " \t\r\n":
+            index += 1
+            continue
+        if expecting_key:
+            if char == '"' or (char == "}" and text[index - 1 : index] != b","):
+                expecting_key = False
+            else:
+                return index
+        if char == '"':
+            index += 1
+            while index < len(text) and chr(text[index]) != '"':
+                index += 2 if chr(text[index]) == "\\" else 1
+        elif char in "{[":
+            depth_kinds.append(char)
+            expecting_key = char == "{"
+        elif char in "}]":
+            if depth_kinds:
+                depth_kinds.pop()
+        elif char == "," and depth_kinds and depth_kinds[-1] == "{":
+            expecting_key = True
+        index += 1
+    return None
+
+
+def parse_time(text: str) -> datetime:
+    """strfmt.DateTime: a fast path for plain RFC 3339, go-openapi's layouts otherwise."""
+    found = _RFC3339.match(text)
+    if found is not None:
+        fraction = found.group(1)
+        candidate = text
+        if fraction is not None and len(fraction) > _MAX_PYTHON_FRACTION_DIGITS:
+            start = found.start(1)
+            candidate = text[: start + _MAX_PYTHON_FRACTION_DIGITS] + text[start + len(fraction) :]
+        try:
+            return datetime.fromisoformat(candidate)
+        except (ValueError, OverflowError):
+            pass
+    return parse_api_datetime(text)
+
+
+def _decode_label_map(value: Any, field: str, go_map_type: str) -> tuple[dict[str, str] | None, str | None]:
+    """(labels, first type mismatch) as Go decodes a map[string]string-like field."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        return None, _field_type_error(value, field, go_map_type)
+    mismatch: str | None = None
+    labels: dict[str, str] = {}
+    for name, label_value in value.items():
+        if isinstance(label_value, str):
+            labels[name] = label_value
+        elif label_value is None:
+            labels[name] = ""
+        elif mismatch is None:
+            mismatch = _field_type_error(label_value, field, "string")
+    return labels, mismatch
+
+
+@dataclasses.dataclass(slots=True)
+class _Postable:
+    labels: dict[str, str] | None
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    generator_url: str
+
+
+def _decode_element(element: Any) -> _Postable:
+    if element is None:
+        # Alertmanager dereferences the null and drops the connection; we answer instead.
+        return _Postable(None, {}, ZERO_TIME, ZERO_TIME, "")
+    if not isinstance(element, dict):
+        raise _decode_failure(f"json: cannot unmarshal {_json_kind(element)} into Go value of type {_ANONYMOUS_PART}")
+    # Part one: the anonymous struct (annotations, endsAt, startsAt), in document order.
+    mismatch: str | None = None
+    annotations: dict[str, str] = {}
+    times = {"startsAt": ZERO_TIME, "endsAt": ZERO_TIME}
+    for key, value in element.items():
+        if key == "annotations":
+            decoded, problem = _decode_label_map(value, ".annotations", "models.LabelSet")
+            annotations = decoded or {}
+            mismatch = mismatch or problem
+        elif key in _TIME_FIELDS and value is not None:
+            if not isinstance(value, str):
+                raise _decode_failure(_field_type_error(value, f".{key}", "string"))
+            try:
+                times[key] = parse_time(value)
+            except ValueError as error:
+                raise _decode_failure(str(error)) from None
+    if mismatch is not None:
+        raise _decode_failure(mismatch)
+    # Part two: the embedded Alert (labels, generatorURL).
+    labels: dict[str, str] | None = None
+    generator_url = ""
+    for key, value in element.items():
+        if key == "labels":
+            labels, problem = _decode_label_map(value, "Alert.labels", "models.LabelSet")
+            mismatch = mismatch or problem
+        elif key == "generatorURL" and value is not None:
+            if isinstance(value, str):
+                generator_url = value
+            else:
+                mismatch = mismatch or _field_type_error(value, "Alert.generatorURL", "string")
+    if mismatch is not None:
+        raise _decode_failure(mismatch)
+    return _Postable(labels, annotations, times["startsAt"], times["endsAt"], generator_url)
+
+
+def is_request_uri(text: str) -> bool:
+    """go-openapi's `uri` format (Go's url.ParseRequestURI succeeds)."""
+    if _CONTROL_CHARACTERS.search(text) or _BAD_PERCENT_ESCAPE.search(text) or " " in text:
+        return False
+    if _URI_SCHEME.match(text):
+        return True
+    return text.startswith("/")
+
+
+def decode_postable_alerts(body: bytes) -> list[_Postable]:
+    """Gates 1 and 2; raises _DecodeError carrying the framework's response."""
+    if not body.strip():
+        raise _DecodeError(framework_error(422, CODE_REQUIRED, "alerts in body is required"))
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = _decode_first_value(body)
+    if document is None:
+        return []
+    if not isinstance(document, list):
+        raise _decode_failure(f"json: cannot unmarshal {_json_kind(document)} into Go value of type models.PostableAlerts")
+    postables = [_decode_element(element) for element in document]
+    for index, postable in enumerate(postables):
+        if postable.generator_url and not is_request_uri(postable.generator_url):
+            raise _DecodeError(
+                framework_error(
+                    422,
+                    CODE_INVALID_TYPE,
+                    f"{index}.generatorURL in body must be of type uri: {go_quote(postable.generator_url)}",
+                )
+            )
+        if postable.labels is None:
+            raise _DecodeError(framework_error(422, CODE_REQUIRED, f"{index}.labels in body is required"))
+    return postables
+
+
+def _decode_first_value(body: bytes) -> Any:
+    """Go's json.Decoder reads one value and ignores what follows it."""
+    stripped = body.strip()
+    if stripped[:1] in (b"[", b"{"):
+        closing = _end_of_first_value(stripped)
+        if closing is not None:
+            try:
+                return orjson.loads(stripped[:closing])
+            except orjson.JSONDecodeError:
+                pass
+    raise _decode_failure(_go_syntax_error(body))
+
+
+def _end_of_first_value(text: bytes) -> int | None:
+    depth = 0
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == ord('"'):
+            index += 1
+            while index < len(text) and text[index] != ord('"'):
+                index += 2 if text[index] == ord("\\") else 1
+        elif char in b"[{":
+            depth += 1
+        elif char in b"]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return None
+
+
+def _validation_error(alert: Alert) -> str | None:
+    """types.Alert.Validate (prometheus model.Alert.Validate) with its messages and order."""
+    if not is_zero_end(alert.ends_at) and alert.ends_at < alert.starts_at:
+        return "start time must be before end time"
+    for name in alert.labels:
+        if not _LABEL_NAME.match(name):
+            return f"invalid label set: invalid name {go_quote(name)}"
+    if not alert.labels:
+        return "at least one label pair required"
+    for name in alert.annotations:
+        if not _LABEL_NAME.match(name):
+            return f"invalid annotations: invalid name {go_quote(name)}"
+    return None
+
+
+def is_zero_end(moment: datetime) -> bool:
+    return moment == ZERO_TIME
+
+
+def convert_bool(text: str) -> bool:
+    return text.lower() in _TRUE_WORDS
+
+
+def _bool_param(query: Mapping[str, list[str]], name: str) -> bool:
+    values = query.get(name)
+    if not values or values[-1] == "":
+        return True
+    return convert_bool(values[-1])
+
+
+def matches_filter_labels(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    """Alertmanager's filter semantics: an absent label matches an empty `=`/`=~` value, and a
+    present one is not excluded by an empty `!=`/`!~` value."""
+    for matcher in matchers:
+        present = matcher.name in labels
+        if matcher.type in (MatchType.NOT_EQUAL, MatchType.NOT_REGEX):
+            if matcher.value == "" and present:
+                continue
+        elif matcher.value == "" and not present:
+            continue
+        if not matcher.matches(labels.get(matcher.name, "")):
+            return False
+    return True
+
+
+def gettable_alert(
+    fingerprint: int, alert: Alert, receivers: Sequence[str], status: dict[str, Any]
+) -> dict[str, Any]:
+    """gettableAlert in go-swagger's field order."""
+    shown: dict[str, Any] = {
+        "annotations": alert.annotations,
+        "endsAt": format_api_time(alert.ends_at),
+        "fingerprint": f"{fingerprint:016x}",
+        "receivers": [{"name": name} for name in receivers],
+        "startsAt": format_api_time(alert.starts_at),
+        "status": status,
+        "updatedAt": format_api_time(alert.updated_at),
+    }
+    if alert.generator_url:
+        shown["generatorURL"] = alert.generator_url
+    shown["labels"] = alert.labels
+    return shown
+
+
+class AlertsAPI:
+    def __init__(
+        self,
+        store: AlertStore,
+        marker: Marker,
+        runtime: Callable[[], AlertsRuntime],
+        *,
+        received_total: Counter | None = None,
+        invalid_total: Counter | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._store = store
+        self._marker = marker
+        self._runtime = runtime
+        self._clock = clock
+        self._firing = received_total.labels(API_VERSION_LABEL, "firing") if received_total else None
+        self._resolved = received_total.labels(API_VERSION_LABEL, "resolved") if received_total else None
+        self._invalid = invalid_total.labels(API_VERSION_LABEL) if invalid_total else None
+
+    # ------------------------------------------------------------------ POST /alerts
+
+    async def post(self, body: bytes, content_type: str | None) -> Response:
+        unsupported = unsupported_media_type(content_type)
+        if unsupported is not None:
+            return unsupported
+        try:
+            postables = decode_postable_alerts(body)
+        except _DecodeError as error:
+            return error.response
+        now = self._clock()
+        resolve_timeout = self._runtime().resolve_timeout
+        valid: list[Alert] = []
+        errors: list[str] = []
+        firing = resolved = 0
+        for postable in postables:
+            starts_at, ends_at, timeout = postable.starts_at, postable.ends_at, False
+            if starts_at == ZERO_TIME:
+                starts_at = now if ends_at == ZERO_TIME else ends_at
+            if ends_at == ZERO_TIME:
+                timeout = True
+                ends_at = now + resolve_timeout
+            if ends_at > now:
+                firing += 1
+            else:
+                resolved += 1
+            labels = {name: value for name, value in (postable.labels or {}).items() if value != ""}
+            alert = Alert(
+                labels=labels,
+                annotations=postable.annotations,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                updated_at=now,
+                generator_url=postable.generator_url,
+                timeout=timeout,
+            )
+            problem = _validation_error(alert)
+            if problem is None:
+                valid.append(alert)
+            else:
+                errors.append(problem)
+        self._count(firing, resolved, len(errors))
+        if valid:
+            await self._store.put(valid, now)
+        if errors:
+            return handler_error(400, "; ".join(errors))
+        return Response(200)
+
+    def _count(self, firing: int, resolved: int, invalid: int) -> None:
+        if self._firing is not None and firing:
+            self._firing.inc(firing)
+        if self._resolved is not None and resolved:
+            self._resolved.inc(resolved)
+        if self._invalid is not None and invalid:
+            self._invalid.inc(invalid)
+
+    # ------------------------------------------------------------------ GET /alerts
+
+    def _filters(
+        self, query: Mapping[str, list[str]]
+    ) -> tuple[list[Matcher], Any, bool, bool, bool] | Response:
+        matchers: list[Matcher] = []
+        for text in query.get("filter", []):
+            try:
+                matchers.append(parse_matcher(text))
+            except MatcherError as error:
+                return handler_error(400, str(error))
+        receiver_regex = None
+        receiver_values = query.get("receiver")
+        if receiver_values and receiver_values[-1] != "":
+            try:
+                receiver_regex = compile_anchored(receiver_values[-1])
+            except MatcherError as error:
+                return handler_error(400, f"failed to parse receiver param: {error}")
+        return (
+            matchers,
+            receiver_regex,
+            _bool_param(query, "active"),
+            _bool_param(query, "silenced"),
+            _bool_param(query, "inhibited"),
+        )
+
+    def _alert_filter(
+        self, runtime: AlertsRuntime, matchers: list[Matcher], active: bool, silenced: bool, inhibited: bool
+    ) -> AlertFilter:
+        marker = self._marker
+        set_alert_status = runtime.set_alert_status
+
+        def keep(update: AlertUpdate, now: datetime) -> bool:
+            alert = update.alert
+            if alert.ends_at != ZERO_TIME and alert.ends_at < now:
+                return False
+            set_alert_status(alert.labels, now)
+            status = marker.status(update.fingerprint)
+            if not active and status.state == STATE_ACTIVE:
+                return False
+            if not silenced and status.silenced_by:
+                return False
+            if not inhibited and status.inhibited_by:
+                return False
+            return matches_filter_labels(matchers, alert.labels)
+
+        return keep
+
+    def get(self, query: Mapping[str, list[str]]) -> Response:
+        parsed = self._filters(query)
+        if isinstance(parsed, Response):
+            return parsed
+        matchers, receiver_regex, active, silenced, inhibited = parsed
+        runtime = self._runtime()
+        keep = self._alert_filter(runtime, matchers, active, silenced, inhibited)
+        route = runtime.route
+        marker = self._marker
+        now = self._clock()
+        found: list[tuple[int, dict[str, Any]]] = []
+        for update in self._store.items():
+            receivers = [node.opts.receiver for node in route.match(update.alert.labels)]
+            if receiver_regex is not None and not any(receiver_regex.search(name) for name in receivers):
+                continue
+            if not keep(update, now):
+                continue
+            shown = gettable_alert(
+                update.fingerprint, update.alert, receivers, marker.status(update.fingerprint).to_api()
+            )
+            found.append((update.fingerprint, shown))
+        # Alertmanager sorts by the fingerprint's 16-digit hex string: the same order as the int.
+        found.sort(key=lambda pair: pair[0])
+        return json_response(200, [shown for _, shown in found])
+
+    # ------------------------------------------------------------------ GET /alerts/groups
+
+    def groups(self, query: Mapping[str, list[str]]) -> Response:
+        parsed = self._filters(query)
+        if isinstance(parsed, Response):
+            return parsed
+        matchers, receiver_regex, active, silenced, inhibited = parsed
+        runtime = self._runtime()
+        keep = self._alert_filter(runtime, matchers, active, silenced, inhibited)
+
+        def route_filter(route: Route) -> bool:
+            return receiver_regex is None or receiver_regex.search(route.opts.receiver) is not None
+
+        views, receivers_by_fingerprint = runtime.groups(route_filter, keep)
+        marker = self._marker
+        shown_groups = []
+        for view in views:
+            alerts = [
+                gettable_alert(
+                    update.fingerprint,
+                    update.alert,
+                    receivers_by_fingerprint.get(update.fingerprint, []),
+                    marker.status(update.fingerprint).to_api(),
+                )
+                for update in view.alerts
+            ]
+            shown_groups.append({"alerts": alerts, "labels": dict(view.labels), "receiver": {"name": view.receiver}})
+        return json_response(200, shown_groups)
+
+
+def unsupported_media_type(content_type: str | None) -> Response | None:
+    """go-openapi's consumer check: only application/json bodies (a missing header counts as
+    application/octet-stream)."""
+    shown = content_type.split(";", 1)[0].strip() if content_type else DEFAULT_MEDIA_TYPE
+    if shown.lower() == JSON_MEDIA_TYPE:
+        return None
+    return framework_error(415, 415, f"unsupported media type {go_quote(shown)}, only [application/json] are allowed")
+
+
+class GeneralAPI:
+    """`/api/v2/status` and `/api/v2/receivers`."""
+
+    def __init__(
+        self,
+        runtime: Callable[[], AlertsRuntime],
+        version_info: Mapping[str, str],
+        started_at: datetime,
+        cluster_status: Callable[[], ClusterStatus] = ClusterStatus,
+    ) -> None:
+        self._runtime = runtime
+        self._version_info = dict(version_info)
+        self._uptime = format_api_time(started_at)
+        self._cluster_status = cluster_status
+
+    def status(self) -> Response:
+        return json_response(
+            200,
+            {
+                "cluster": self._cluster_status().to_api(),
+                "config": {"original": self._runtime().original_config},
+                "uptime": self._uptime,
+                "versionInfo": self._version_info,
+            },
+        )
+
+    def receivers(self) -> Response:
+        return json_response(200, [{"name": name} for name in self._runtime().receiver_names])

@@ -1,0 +1,371 @@
+"""The HTTP surface: a thin ASGI router over the plain handlers, served by hypercorn's trio
+worker. It only translates: requests into handler arguments, `Response` values into ASGI
+messages; every decision about status codes and bodies lives in the handlers.
+
+Layout, as Alertmanager 0.25 mounts it (reference §2.1, §2.3):
+- `<prefix>/api/v2/...`: the OpenAPI handler, wrapped in rs/cors' defaults. Unknown paths
+  and wrong methods answer go-openapi's JSON errors; a trailing slash is tolerated.
+- everything else on the common router under `<prefix>`: `/-/healthy`, `/-/ready` (GET and
+  HEAD), `POST /-/reload`, `/metrics`, the UI stub at `/`; a known path with a trailing slash
+  is redirected (301), unknown paths get Go's `404 page not found`.
+- `GET /` redirects to the prefix when the prefix is not `/`.
+- Both are wrapped in the GET concurrency limit and the `--web.timeout` limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import trio
+
+from daemon.api.alerts import AlertsAPI, GeneralAPI
+from daemon.api.response import Response, framework_error
+from daemon.flags import format_go_duration
+from daemon.metrics import EXPOSITION_CONTENT_TYPE, Metrics
+
+logger = logging.getLogger(__name__)
+
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# Alertmanager's floor for the GET concurrency limit when the flag is 0 or negative.
+MIN_DEFAULT_GET_CONCURRENCY = 8
+# Go's net/http has no body limit; this bound keeps one request from exhausting memory
+# while staying far above the largest batch Prometheus sends (a few MiB).
+MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
+
+# rs/cors defaults.
+CORS_ALLOWED_METHODS = frozenset({"GET", "POST", "HEAD"})
+CORS_ALLOWED_HEADERS = frozenset({"origin", "accept", "content-type", "x-requested-with"})
+
+NO_CACHE_HEADERS = [
+    ("Cache-Control", "no-cache, no-store, must-revalidate"),
+    ("Pragma", "no-cache"),
+    ("Expires", "0"),
+]
+UI_STUB = (
+    b"<!DOCTYPE html>\n<html><head><title>tocsin</title></head><body>"
+    b"<p>tocsin serves the Alertmanager API; no UI is installed.</p></body></html>\n"
+)
+
+SilencesHandlers = Any  # daemon.api.silences.SilencesAPI (kept loose so the router does not pin it)
+Reload = Callable[[], Awaitable[str | None]]
+
+
+def default_get_concurrency(configured: int) -> int:
+    if configured >= 1:
+        return configured
+    return max(os.cpu_count() or 1, MIN_DEFAULT_GET_CONCURRENCY)
+
+
+def _text(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, text.encode(), TEXT_CONTENT_TYPE, [("X-Content-Type-Options", "nosniff"), *(headers or [])])
+
+
+def _not_found() -> Response:
+    return _text(404, "404 page not found\n")
+
+
+def _method_not_allowed(allowed: str) -> Response:
+    return _text(405, "Method Not Allowed\n", [("Allow", allowed)])
+
+
+def _redirect(status: int, location: str) -> Response:
+    body = f'<a href="{location}">{"Moved Permanently" if status == 301 else "Found"}</a>.\n\n'
+    return Response(status, body.encode(), "text/html; charset=utf-8", [("Location", location)])
+
+
+def _openapi_method_not_allowed(method: str, allowed: tuple[str, ...]) -> Response:
+    listed = ",".join(allowed)
+    response = framework_error(405, 405, f"method {method} is not allowed, but [{listed}] are")
+    response.headers.append(("Allow", listed))
+    return response
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes = b""
+
+
+@dataclasses.dataclass
+class WebOptions:
+    route_prefix: str = "/"
+    get_concurrency: int = 0
+    timeout: timedelta = timedelta(0)
+
+
+class ApiApplication:
+    """The ASGI application."""
+
+    def __init__(
+        self,
+        options: WebOptions,
+        *,
+        alerts: AlertsAPI,
+        general: GeneralAPI,
+        metrics: Metrics,
+        reload: Reload,
+        silences: SilencesHandlers | None = None,
+    ) -> None:
+        self._prefix = "/" + options.route_prefix.strip("/")
+        self._api_root = ("" if self._prefix == "/" else self._prefix) + "/api/v2/"
+        self._limit = default_get_concurrency(options.get_concurrency)
+        self._in_flight = 0
+        self._timeout_seconds = options.timeout.total_seconds() if options.timeout > timedelta(0) else math.inf
+        self._timeout_text = f"Exceeded configured timeout of {format_go_duration(options.timeout)}.\n"
+        self.alerts = alerts
+        self.general = general
+        self.metrics = metrics
+        self.silences = silences
+        self._reload = reload
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request, too_large = await self._read_request(scope, receive)
+        if too_large:
+            await self._send(send, _text(413, "request body too large\n"), head=False)
+            return
+        response = await self.handle(request)
+        await self._send(send, response, head=request.method == "HEAD")
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_request(self, scope: Mapping[str, Any], receive: Any) -> tuple[Request, bool]:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        chunks: list[bytes] = []
+        size = 0
+        too_large = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_REQUEST_BODY_BYTES:
+                too_large = True
+            elif chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        request = Request(scope["method"], scope["path"], query, headers, b"".join(chunks))
+        return request, too_large
+
+    @staticmethod
+    async def _send(send: Any, response: Response, *, head: bool) -> None:
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+        if response.content_type is not None:
+            headers.append((b"content-type", response.content_type.encode("latin-1")))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+    # ------------------------------------------------------------------ limits
+
+    async def handle(self, request: Request) -> Response:
+        """Concurrency limit for GETs, then the timeout, then routing."""
+        if request.method != "GET":
+            return await self._with_timeout(request)
+        if self._in_flight >= self._limit:
+            self.metrics.http_concurrency_limit_exceeded.inc()
+            return _text(503, f"Limit of concurrent GET requests reached ({self._limit}), try again later.\n")
+        self._in_flight += 1
+        self.metrics.http_requests_in_flight.inc()
+        try:
+            return await self._with_timeout(request)
+        finally:
+            self._in_flight -= 1
+            self.metrics.http_requests_in_flight.dec()
+
+    async def _with_timeout(self, request: Request) -> Response:
+        with trio.move_on_after(self._timeout_seconds):
+            return await self._route(request)
+        return Response(503, self._timeout_text.encode(), TEXT_CONTENT_TYPE)
+
+    # ------------------------------------------------------------------ routing
+
+    async def _route(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith(self._api_root):
+            return await self._cors(request, path[len(self._api_root) - len("/api/v2/") :])
+        if self._prefix != "/":
+            if path == "/" and request.method == "GET":
+                return _redirect(302, self._prefix)
+            if path == self._prefix:
+                path = "/"
+            elif path.startswith(self._prefix + "/"):
+                path = path[len(self._prefix) :]
+            else:
+                return _not_found()
+        return await self._router(request, path)
+
+    async def _router(self, request: Request, path: str) -> Response:
+        method = request.method
+        if path in ("/-/healthy", "/-/ready"):
+            if method in ("GET", "HEAD"):
+                return Response(200, b"OK", TEXT_CONTENT_TYPE)
+            if method == "OPTIONS":
+                return Response(200, headers=[("Allow", "GET, HEAD, OPTIONS")])
+            return _method_not_allowed("GET, HEAD, OPTIONS")
+        if path == "/-/reload":
+            if method == "POST":
+                return await self._timed("/-/reload", method, self._reload_response)
+            if method == "OPTIONS":
+                return Response(200, headers=[("Allow", "OPTIONS, POST")])
+            return _method_not_allowed("OPTIONS, POST")
+        if path == "/metrics":
+            if method == "GET":
+                return await self._timed("/metrics", method, self._metrics_response)
+            return _method_not_allowed("GET, OPTIONS")
+        if path == "/":
+            if method == "GET":
+                return Response(200, UI_STUB, "text/html; charset=utf-8", list(NO_CACHE_HEADERS))
+            return _method_not_allowed("GET, OPTIONS")
+        if path.endswith("/") and path.rstrip("/") in ("/-/healthy", "/-/ready", "/-/reload", "/metrics"):
+            target = (self._prefix.rstrip("/")) + path.rstrip("/")
+            return _redirect(301 if method == "GET" else 307, target)
+        return _not_found()
+
+    async def _timed(self, handler: str, method: str, produce: Callable[[], Awaitable[Response]]) -> Response:
+        started = trio.current_time()
+        response = await produce()
+        labels = (handler, method.lower())
+        self.metrics.http_request_duration.labels(*labels).observe(trio.current_time() - started)
+        self.metrics.http_response_size.labels(*labels).observe(len(response.body))
+        return response
+
+    async def _reload_response(self) -> Response:
+        error = await self._reload()
+        if error is not None:
+            return _text(500, f"failed to reload config: {error}\n")
+        return Response(200)
+
+    async def _metrics_response(self) -> Response:
+        return Response(200, self.metrics.exposition(), EXPOSITION_CONTENT_TYPE)
+
+    # ------------------------------------------------------------------ API v2
+
+    async def _cors(self, request: Request, api_path: str) -> Response:
+        """rs/cors `Default()` around the OpenAPI handler."""
+        origin = request.headers.get("origin", "")
+        requested_method = request.headers.get("access-control-request-method", "")
+        if request.method == "OPTIONS" and requested_method:
+            headers = [
+                ("Vary", "Origin"),
+                ("Vary", "Access-Control-Request-Method"),
+                ("Vary", "Access-Control-Request-Headers"),
+            ]
+            requested_headers = [
+                name.strip() for name in request.headers.get("access-control-request-headers", "").split(",") if name.strip()
+            ]
+            if (
+                origin
+                and requested_method.upper() in CORS_ALLOWED_METHODS
+                and all(name.lower() in CORS_ALLOWED_HEADERS for name in requested_headers)
+            ):
+                headers.append(("Access-Control-Allow-Origin", "*"))
+                headers.append(("Access-Control-Allow-Methods", requested_method.upper()))
+                if requested_headers:
+                    headers.append(
+                        ("Access-Control-Allow-Headers", ", ".join(name.title() for name in requested_headers))
+                    )
+            return Response(200, headers=headers)
+        response = await self._api_v2(request, api_path)
+        response.headers.append(("Vary", "Origin"))
+        if origin and request.method in CORS_ALLOWED_METHODS:
+            response.headers.append(("Access-Control-Allow-Origin", "*"))
+        return response
+
+    async def _api_v2(self, request: Request, api_path: str) -> Response:
+        method = request.method
+        path = api_path.rstrip("/") if api_path != "/api/v2/" else api_path
+        if path == "/api/v2/alerts":
+            if method == "GET":
+                return self.alerts.get(request.query)
+            if method == "POST":
+                return await self.alerts.post(request.body, request.headers.get("content-type"))
+            return _openapi_method_not_allowed(method, ("POST", "GET"))
+        if path == "/api/v2/alerts/groups":
+            if method == "GET":
+                return self.alerts.groups(request.query)
+            return _openapi_method_not_allowed(method, ("GET",))
+        if path == "/api/v2/status":
+            if method == "GET":
+                return self.general.status()
+            return _openapi_method_not_allowed(method, ("GET",))
+        if path == "/api/v2/receivers":
+            if method == "GET":
+                return self.general.receivers()
+            return _openapi_method_not_allowed(method, ("GET",))
+        if self.silences is not None:
+            if path == "/api/v2/silences":
+                if method == "GET":
+                    response: Response = await self.silences.list(request.query)
+                    return response
+                if method == "POST":
+                    created: Response = await self.silences.create(request.body, request.headers.get("content-type"))
+                    return created
+                return _openapi_method_not_allowed(method, ("POST", "GET"))
+            if path.startswith("/api/v2/silence/") and path.count("/") == 4:
+                silence_id = path[len("/api/v2/silence/") :]
+                if method == "GET":
+                    found: Response = await self.silences.get(silence_id)
+                    return found
+                if method == "DELETE":
+                    deleted: Response = await self.silences.delete(silence_id)
+                    return deleted
+                return _openapi_method_not_allowed(method, ("DELETE", "GET"))
+        return framework_error(404, 404, f"path {api_path} was not found")
+
+
+async def serve(
+    app: ApiApplication,
+    listen_addresses: list[str],
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; reports the bound addresses (`http://host:port`) once listening.
+    Raises OSError (e.g. address already in use) before reporting when a bind fails."""
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve as hypercorn_serve
+
+    config = HypercornConfig()
+    config.bind = [hypercorn_bind(address) for address in listen_addresses]
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    # Shutdown is bounded by the composition root; in-flight requests are cancelled with it.
+    config.graceful_timeout = 0.0
+    await hypercorn_serve(app, config, task_status=task_status)
+
+
+def hypercorn_bind(address: str) -> str:
+    """Go's `:9093` (all interfaces) in hypercorn's `host:port` form."""
+    host, _, port = address.rpartition(":")
+    return f"{host or '0.0.0.0'}:{port}"
