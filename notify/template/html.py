@@ -110,6 +110,12 @@ def _is_safe_url(text: str) -> bool:
     return True
 
 
+# Memoised (context, literal text) -> (output, context) transitions, shared by all writers.
+# Templates have a bounded number of literal nodes; the bound guards against generated ones.
+MAX_MEMOISED_TRANSITIONS = 4096
+_transitions: dict[tuple[Any, str], tuple[str, Any]] = {}
+
+
 class State(enum.Enum):
     TEXT = enum.auto()
     TAG = enum.auto()  # inside a start tag, between attributes
@@ -168,7 +174,30 @@ class HTMLWriter(Writer):
 
     # Literal text ---------------------------------------------------------------------------
 
+    def _context(self) -> tuple[State, str, str, AttrKind, str, UrlPart]:
+        return (self.state, self.element, self.attr_name, self.attr_kind, self.delimiter, self.url_part)
+
     def text(self, text: str) -> None:
+        """Write literal text, stripping HTML comments, and move the context past it.
+
+        The same text in the same context always has the same effect, and templates emit the
+        same literal nodes over and over, so the effect is memoised."""
+        key = (self._context(), text)
+        known = _transitions.get(key)
+        if known is not None:
+            output, after = known
+            if output:
+                self.write(output)
+            self.state, self.element, self.attr_name, self.attr_kind, self.delimiter, self.url_part = after
+            return
+        mark = len(self.parts)
+        self._scan(text)
+        output = "".join(self.parts[mark:])
+        if len(_transitions) >= MAX_MEMOISED_TRANSITIONS:
+            _transitions.clear()
+        _transitions[key] = (output, self._context())
+
+    def _scan(self, text: str) -> None:
         index = 0
         length = len(text)
         while index < length:
@@ -207,8 +236,7 @@ class HTMLWriter(Writer):
                 self.state = State.TEXT
                 index = end + 3
             elif state in (State.RCDATA, State.SCRIPT, State.STYLE):
-                end_tag = "</" + self.element
-                end = text.lower().find(end_tag, index)
+                end = text.lower().find("</" + self.element, index)
                 if end < 0:
                     self.write(text[index:])
                     return
