@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.marker import Marker
-from daemon.matchers import Matcher, MatchType
+from daemon.matchers import MatchType
 from daemon.silences import (
     DEFAULT_RETENTION,
     MatcherSpec,
     Silence,
     SilenceInvalid,
+    SilenceMatcher,
     SilenceNotFound,
     Silencer,
     SilenceRequest,
@@ -84,7 +85,7 @@ def test_unknown_id_is_not_found() -> None:
 
 
 def test_states_at_the_edges() -> None:
-    silence = Silence("x", (Matcher("a", MatchType.EQUAL, "b"),), T0, T0 + HOUR, T0)
+    silence = Silence("x", (SilenceMatcher("a", MatchType.EQUAL, "b"),), T0, T0 + HOUR, T0)
     assert silence.state_at(T0 - MINUTE) is SilenceState.PENDING
     assert silence.state_at(T0) is SilenceState.ACTIVE
     assert silence.state_at(T0 + HOUR) is SilenceState.ACTIVE  # the store: end inclusive
@@ -165,7 +166,7 @@ def test_changed_matchers_expire_the_old_and_create_a_new() -> None:
     assert old is not None and new is not None
     assert old.ends_at == now and old.updated_at == now
     assert new.starts_at == now  # clamped
-    assert new.matchers == (Matcher("job", MatchType.EQUAL, "db"),)
+    assert new.matchers == (SilenceMatcher("job", MatchType.EQUAL, "db"),)
 
 
 def test_changed_start_on_active_silence_creates_new() -> None:
@@ -260,7 +261,7 @@ def test_listeners_see_every_local_change() -> None:
 
 def test_merge_last_writer_wins_and_ignores_expired_entries() -> None:
     silences = make()
-    matcher = (Matcher("a", MatchType.EQUAL, "b"),)
+    matcher = (SilenceMatcher("a", MatchType.EQUAL, "b"),)
     older = Silence("s1", matcher, T0, T0 + HOUR, T0)
     newer = Silence("s1", matcher, T0, T0 + 2 * HOUR, T0 + MINUTE)
     assert silences.merge(newer, T0 + 3 * HOUR, T0)
@@ -272,7 +273,7 @@ def test_merge_last_writer_wins_and_ignores_expired_entries() -> None:
 def test_encoding_round_trip() -> None:
     silence = Silence(
         "id-1",
-        (Matcher("a", MatchType.REGEX, "x|y"), Matcher("b", MatchType.NOT_EQUAL, "é\n")),
+        (SilenceMatcher("a", MatchType.REGEX, "x|y"), SilenceMatcher("b", MatchType.NOT_EQUAL, "é\n")),
         T0,
         T0 + HOUR + timedelta(microseconds=5),
         T0,
@@ -367,7 +368,7 @@ def test_indexed_matching_agrees_with_a_scan(
 
 versions = st.builds(
     lambda index, end, updated: Silence(
-        f"s{index}", (Matcher("a", MatchType.EQUAL, "b"),), T0, T0 + end * HOUR, T0 + updated * MINUTE
+        f"s{index}", (SilenceMatcher("a", MatchType.EQUAL, "b"),), T0, T0 + end * HOUR, T0 + updated * MINUTE
     ),
     st.integers(0, 2),
     st.integers(1, 3),
