@@ -151,7 +151,12 @@ class Silence:
         return SilenceState.EXPIRED
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(matcher.matches(labels.get(matcher.name, "")) for matcher in self.matchers)
+        try:
+            return all(matcher.matches(labels.get(matcher.name, "")) for matcher in self.matchers)
+        except MatcherError:
+            # Only a peer's (unvalidated) silence can carry a broken regex; like Alertmanager's
+            # failing matcher cache, it then silences nothing.
+            return False
 
     def specs(self) -> tuple[MatcherSpec, ...]:
         return tuple(MatcherSpec(m.name, m.type, m.value) for m in self.matchers)

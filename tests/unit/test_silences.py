@@ -404,3 +404,10 @@ def test_query_by_ids_states_and_labels() -> None:
     assert can_mute == {active, pending}
     assert [s.id for s in silences.query(later, ids=[expired, "nope"])] == [expired]
     assert silences.count_by_state(later) == {SilenceState.ACTIVE: 1, SilenceState.PENDING: 1, SilenceState.EXPIRED: 1}
+
+
+def test_a_peer_silence_with_a_broken_regex_mutes_nothing() -> None:
+    silences = make()
+    broken = Silence("peer", (SilenceMatcher("a", MatchType.REGEX, "("),), T0, T0 + HOUR, T0)
+    assert silences.merge(broken, T0 + 2 * HOUR, T0)
+    assert silences.matching({"a": "("}, T0) == ([], [])
