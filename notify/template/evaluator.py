@@ -37,8 +37,13 @@ class _Continue(Exception):
     pass
 
 
+PREDEFINED_ESCAPERS = ("html", "urlquery")
+
+
 class Writer:
     """Collects output; HTML writers override `text` and `value` to escape by context."""
+
+    contextual = False
 
     def __init__(self, max_chars: int) -> None:
         self.parts: list[str] = []
@@ -121,6 +126,8 @@ class Evaluator:
         if isinstance(node, n.TextNode):
             self.writer.text(node.text)
         elif isinstance(node, n.ActionNode):
+            if self.writer.contextual and not node.pipe.decls:
+                self.check_predefined_escapers(node)
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decls:
                 self.print_value(node, value, _final_escaper(node.pipe))
@@ -141,6 +148,16 @@ class Evaluator:
             pass
         else:
             raise self.error(f"unknown node: {node}")
+
+    def check_predefined_escapers(self, node: n.ActionNode) -> None:
+        """html/template allows `html` and `urlquery` only as the last command of a pipeline."""
+        for cmd in node.pipe.cmds[:-1]:
+            first = cmd.args[0]
+            if isinstance(first, n.IdentifierNode) and first.name in PREDEFINED_ESCAPERS:
+                location = self.tree.location(node.pos) if self.tree is not None else self.name
+                raise TemplateExecError(
+                    f"html/template:{location}: predefined escaper {go_quote(first.name)} disallowed in template"
+                )
 
     def print_value(self, node: n.Node, value: Any, escaped_by: str | None) -> None:
         self.node = node
@@ -470,7 +487,7 @@ def _zero_of(param: str) -> Any:
 def _final_escaper(pipe: n.PipeNode) -> str | None:
     """`html` or `urlquery` ending a pipeline: html/template then skips its equivalent escaper."""
     last = pipe.cmds[-1].args[0] if pipe.cmds else None
-    if isinstance(last, n.IdentifierNode) and last.name in ("html", "urlquery"):
+    if isinstance(last, n.IdentifierNode) and last.name in PREDEFINED_ESCAPERS:
         return last.name
     return None
 

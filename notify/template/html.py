@@ -28,6 +28,7 @@ from notify.template.evaluator import Writer
 from notify.template.gofmt import SafeHTML, format_value
 
 FILTER_FAILSAFE = "ZgotmplZ"
+DOCTYPE = "<!DOCTYPE"
 
 _HTML_TABLE = {
     "\0": "\ufffd",
@@ -163,6 +164,8 @@ def _attribute_kind(name: str) -> AttrKind:
 
 
 class HTMLWriter(Writer):
+    contextual = True
+
     def __init__(self, max_chars: int) -> None:
         super().__init__(max_chars)
         self.state = State.TEXT
@@ -171,11 +174,20 @@ class HTMLWriter(Writer):
         self.attr_kind = AttrKind.PLAIN
         self.delimiter = ""  # '"', "'" or " " (unquoted) while in an attribute value
         self.url_part = UrlPart.NONE
+        self.js_quote = ""  # the quote of the JS string literal we are in, if any
 
     # Literal text ---------------------------------------------------------------------------
 
-    def _context(self) -> tuple[State, str, str, AttrKind, str, UrlPart]:
-        return (self.state, self.element, self.attr_name, self.attr_kind, self.delimiter, self.url_part)
+    def _context(self) -> tuple[State, str, str, AttrKind, str, UrlPart, str]:
+        return (
+            self.state,
+            self.element,
+            self.attr_name,
+            self.attr_kind,
+            self.delimiter,
+            self.url_part,
+            self.js_quote,
+        )
 
     def text(self, text: str) -> None:
         """Write literal text, stripping HTML comments, and move the context past it.
@@ -188,7 +200,15 @@ class HTMLWriter(Writer):
             output, after = known
             if output:
                 self.write(output)
-            self.state, self.element, self.attr_name, self.attr_kind, self.delimiter, self.url_part = after
+            (
+                self.state,
+                self.element,
+                self.attr_name,
+                self.attr_kind,
+                self.delimiter,
+                self.url_part,
+                self.js_quote,
+            ) = after
             return
         mark = len(self.parts)
         self._scan(text)
@@ -211,6 +231,10 @@ class HTMLWriter(Writer):
                     following = text[found + 1 : found + 2]
                     if following.isalpha() or (following == "/" and text[found + 2 : found + 3].isalpha()):
                         break
+                    if text[found : found + len(DOCTYPE)].upper() != DOCTYPE:
+                        # A '<' that starts no tag is escaped, as html/template does.
+                        self.write(text[start:found] + "&lt;")
+                        start = found + 1
                     found = text.find("<", found + 1)
                 if found < 0:
                     self.write(text[start:])
@@ -238,9 +262,15 @@ class HTMLWriter(Writer):
             elif state in (State.RCDATA, State.SCRIPT, State.STYLE):
                 end = text.lower().find("</" + self.element, index)
                 if end < 0:
-                    self.write(text[index:])
+                    end = len(text)
+                content = text[index:end]
+                if state is State.SCRIPT:
+                    self.js_quote = _js_quote_after(content, self.js_quote)
+                elif state is State.RCDATA and "<" in content:
+                    content = content.replace("<", "&lt;")
+                self.write(content)
+                if end == len(text):
                     return
-                self.write(text[index:end])
                 self.state = State.TEXT
                 index = end
             elif state is State.TAG:
@@ -293,6 +323,7 @@ class HTMLWriter(Writer):
         self.delimiter = quote or " "
         self.attr_kind = _attribute_kind(self.attr_name)
         self.url_part = UrlPart.NONE
+        self.js_quote = ""
 
     def _attribute_text(self, text: str, index: int) -> int:
         if self.delimiter == " ":
@@ -305,6 +336,8 @@ class HTMLWriter(Writer):
                 end = len(text)
         value = text[index:end]
         self.write(value)
+        if self.attr_kind is AttrKind.JS:
+            self.js_quote = _js_quote_after(value, self.js_quote)
         if self.attr_kind is AttrKind.URL and value:
             if "#" in value or "?" in value:
                 self.url_part = UrlPart.QUERY_OR_FRAGMENT
@@ -347,7 +380,7 @@ class HTMLWriter(Writer):
                     _HTML_NORM_TABLE if safe_html else _HTML_TABLE,
                 )
         elif state is State.SCRIPT:
-            text = _js_value(value)
+            text = _js_string(text) if self.js_quote else _js_value(value)
         elif state is State.STYLE:
             text = _css_value(text)
         elif state in (State.TAG, State.ATTR_NAME, State.AFTER_NAME):
@@ -372,7 +405,7 @@ class HTMLWriter(Writer):
                 if escaped_by != "urlquery":
                     text = _process_url(text, normalize=True)
         elif kind is AttrKind.JS:
-            text = _js_value(value)
+            text = _js_string(text) if self.js_quote else _js_value(value)
         elif kind is AttrKind.CSS:
             text = _css_value(text)
         if escaped_by == "html":
@@ -390,21 +423,74 @@ def _html_name(text: str) -> str:
     return text.lower()
 
 
+def _js_quote_after(code: str, quote: str) -> str:
+    """Which string literal (if any) we are inside after `code`; comments and regexps ignored."""
+    escaped = False
+    for char in code:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+    return quote
+
+
+_JS_STRING_ESCAPES = {
+    "\0": "\\u0000",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\v": "\\u000b",
+    "\f": "\\f",
+    "\r": "\\r",
+    '"': "\\u0022",
+    "&": "\\u0026",
+    "'": "\\u0027",
+    "+": "\\u002b",
+    "/": "\\/",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "\\": "\\\\",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_JS_STRING_PATTERN = re.compile("[" + re.escape("".join(_JS_STRING_ESCAPES)) + "]")
+_JSON_HTML_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+
+
+def _js_string(text: str) -> str:
+    """jsStrEscaper: a value inside a quoted JS string literal."""
+    return _replace(text, _JS_STRING_PATTERN, _JS_STRING_ESCAPES)
+
+
 def _js_value(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return " " + format_value(value) + " "
-    encoded = json.dumps(format_value(value))
-    for char, escape in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("'", "\\u0027"),
-        ("+", "\\u002b"),
-    ):
+    """jsValEscaper: the value's JSON (HTML-safe), padded with spaces next to identifiers."""
+    if isinstance(value, bool) or value is None or (isinstance(value, int | float)):
+        encoded = json.dumps(value)
+    elif isinstance(value, list | dict):
+        encoded = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=format_value
+        )
+    else:
+        encoded = json.dumps(format_value(value), ensure_ascii=False)
+    for char, escape in _JSON_HTML_ESCAPES:
         encoded = encoded.replace(char, escape)
+    if _is_js_ident_part(encoded[0]) or _is_js_ident_part(encoded[-1]):
+        return " " + encoded + " "
     return encoded
+
+
+def _is_js_ident_part(char: str) -> bool:
+    return char.isalnum() or char in "$_"
 
 
 _CSS_SAFE = re.compile(r"^[\w\s#%+\-.,!/]*$")
