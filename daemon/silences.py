@@ -31,7 +31,7 @@ import dataclasses
 import enum
 import random
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -151,8 +151,12 @@ class Silence:
         return SilenceState.EXPIRED
 
     def matches(self, labels: Mapping[str, str]) -> bool:
+        get = labels.get
         try:
-            return all(matcher.matches(labels.get(matcher.name, "")) for matcher in self.matchers)
+            for matcher in self.matchers:
+                if not matcher.matches(get(matcher.name, "")):
+                    return False
+            return True
         except MatcherError:
             # Only a peer's (unvalidated) silence can carry a broken regex; like Alertmanager's
             # failing matcher cache, it then silences nothing.
@@ -368,16 +372,29 @@ class _SilenceIndex:
         if not by_value:
             del self._by_label[name]
 
-    def candidates(self, labels: Mapping[str, str]) -> set[str]:
-        found = set(self._unanchored)
+    def candidates(self, labels: Mapping[str, str]) -> Collection[str]:
+        """IDs of the silences that may match `labels` (a superset). Read-only: the result
+        may be one of the index's own sets."""
+        found: set[str] | None = None
+        shared = True  # `found` is still one of our buckets, not a copy we may extend
         by_label = self._by_label
         for name, value in labels.items():
             by_value = by_label.get(name)
-            if by_value is not None:
-                bucket = by_value.get(value)
-                if bucket:
-                    found |= bucket
-        return found
+            if by_value is None:
+                continue
+            bucket = by_value.get(value)
+            if not bucket:
+                continue
+            if found is None:
+                found = bucket
+            elif shared:
+                found = found | bucket
+                shared = False
+            else:
+                found |= bucket
+        if self._unanchored:
+            return self._unanchored if found is None else found | self._unanchored
+        return () if found is None else found
 
 
 # ---------------------------------------------------------------------------------------
