@@ -55,6 +55,9 @@ DEFAULT_RETENTION = timedelta(hours=120)
 
 NOT_FOUND_MESSAGE = "silence not found"
 
+# The latest moment Python can represent; expiries of far-future silences saturate here.
+LATEST_EXPIRY = datetime.max.replace(tzinfo=UTC)
+
 # The wire/proto numbering of matcher types (silencepb.Matcher_Type); also our on-disk codes,
 # so a record can be converted to Alertmanager's MeshSilence without a table lookup.
 MATCH_TYPE_CODES: dict[MatchType, int] = {
@@ -515,7 +518,7 @@ class Silences:
         else:
             expired = dataclasses.replace(silence, starts_at=now, ends_at=now, updated_at=now)
         validate_times(expired.starts_at, expired.ends_at, expired.updated_at)
-        self._accept(expired, expired.ends_at + self.retention, local=True)
+        self._accept(expired, self._expiry(expired.ends_at), local=True)
 
     def _store_request(self, request: SilenceRequest, silence_id: str, starts_at: datetime, now: datetime) -> None:
         matchers = build_matchers(request.matchers)
@@ -529,7 +532,15 @@ class Silences:
             created_by=request.created_by,
             comment=request.comment,
         )
-        self._accept(silence, silence.ends_at + self.retention, local=True)
+        self._accept(silence, self._expiry(silence.ends_at), local=True)
+
+    def _expiry(self, ends_at: datetime) -> datetime:
+        """When GC may forget a silence ending at `ends_at` (end + retention, saturating:
+        clients do send year-9999 end times)."""
+        try:
+            return ends_at + self.retention
+        except OverflowError:
+            return LATEST_EXPIRY
 
     # -- replication, recovery, maintenance
 
@@ -622,7 +633,14 @@ def _to_micros(moment: datetime) -> int:
 
 
 def _from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        # A far-future end given with a negative offset (9999-12-31T23:59:59-10:00) lies
+        # past what a UTC datetime can hold; after a restart it reads as the latest moment.
+        if micros > 0:
+            return LATEST_EXPIRY
+        raise
 
 
 def encode_silence(silence: Silence, expires_at: datetime) -> bytes:

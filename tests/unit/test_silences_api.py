@@ -323,3 +323,16 @@ def test_date_time_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError) as caught:
         parse_api_datetime(text)
     assert str(caught.value) == message
+
+
+async def test_far_future_end_times_are_kept_and_survive_encoding(api: SilencesAPI) -> None:
+    from daemon.silences import decode_silence, encode_silence
+
+    for ends_at in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59-10:00"):
+        status, created = await create(api, body(endsAt=ends_at))
+        assert status == 200
+        silence = api.silences.get(created["silenceID"])
+        assert silence is not None
+        restored, expires_at = decode_silence(encode_silence(silence, api.silences.expires_at(silence.id) or NOW))
+        assert restored.ends_at >= datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        assert expires_at == datetime.max.replace(tzinfo=UTC)
