@@ -61,6 +61,11 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # swag.ConvertBool: these (case-insensitive) are true, anything else false.
 _TRUE_WORDS = frozenset({"true", "1", "yes", "ok", "y", "on", "selected", "checked", "t", "enabled"})
 
+# Bounds the per-runtime routing cache (about 200 bytes an entry); past it the cache starts over.
+MAX_CACHED_ROUTINGS = 500_000
+# Bounds the rendered-alert cache the same way.
+MAX_CACHED_RENDERINGS = 500_000
+
 JSON_MEDIA_TYPE = "application/json"
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
 
@@ -88,9 +93,23 @@ class AlertsRuntime:
     resolve_timeout: timedelta
     receiver_names: tuple[str, ...]
     original_config: str
-    # Re-runs the inhibitor and silencer for an alert (they record the result in the marker).
-    set_alert_status: Callable[[Mapping[str, str], datetime], None]
+    # Re-runs the inhibitor and silencer for an alert (they record the result in the marker);
+    # called with (fingerprint, labels, now).
+    set_alert_status: Callable[[int, Mapping[str, str], datetime], None]
     groups: GroupsFunction
+    # Receivers by alert fingerprint: routing is a pure function of the labels, so a
+    # runtime (one config) computes it once per alert.
+    receivers_cache: dict[int, list[str]] = dataclasses.field(default_factory=dict, compare=False)
+
+    def receivers_of(self, fingerprint: int, labels: Mapping[str, str]) -> list[str]:
+        cache = self.receivers_cache
+        found = cache.get(fingerprint)
+        if found is None:
+            if len(cache) >= MAX_CACHED_ROUTINGS:
+                cache.clear()
+            found = [node.opts.receiver for node in self.route.match(labels)]
+            cache[fingerprint] = found
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -407,6 +426,41 @@ def gettable_alert(
     return shown
 
 
+class _RenderCache:
+    """The time strings of stored alerts, reused while the store holds the same Alert object
+    (the store replaces the object on every update, so identity means unchanged)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Alert, str, str, str, str]] = {}
+
+    def render(self, fingerprint: int, alert: Alert, receivers: Sequence[str], status: dict[str, Any]) -> dict[str, Any]:
+        entry = self._entries.get(fingerprint)
+        if entry is None or entry[0] is not alert:
+            if len(self._entries) >= MAX_CACHED_RENDERINGS:
+                self._entries.clear()
+            entry = (
+                alert,
+                format_api_time(alert.ends_at),
+                f"{fingerprint:016x}",
+                format_api_time(alert.starts_at),
+                format_api_time(alert.updated_at),
+            )
+            self._entries[fingerprint] = entry
+        shown: dict[str, Any] = {
+            "annotations": alert.annotations,
+            "endsAt": entry[1],
+            "fingerprint": entry[2],
+            "receivers": [{"name": name} for name in receivers],
+            "startsAt": entry[3],
+            "status": status,
+            "updatedAt": entry[4],
+        }
+        if alert.generator_url:
+            shown["generatorURL"] = alert.generator_url
+        shown["labels"] = alert.labels
+        return shown
+
+
 class AlertsAPI:
     def __init__(
         self,
@@ -425,6 +479,7 @@ class AlertsAPI:
         self._firing = received_total.labels(API_VERSION_LABEL, "firing") if received_total else None
         self._resolved = received_total.labels(API_VERSION_LABEL, "resolved") if received_total else None
         self._invalid = invalid_total.labels(API_VERSION_LABEL) if invalid_total else None
+        self._renderings = _RenderCache()
 
     # ------------------------------------------------------------------ POST /alerts
 
@@ -518,7 +573,7 @@ class AlertsAPI:
             alert = update.alert
             if alert.ends_at != ZERO_TIME and alert.ends_at < now:
                 return False
-            set_alert_status(alert.labels, now)
+            set_alert_status(update.fingerprint, alert.labels, now)
             status = marker.status(update.fingerprint)
             if not active and status.state == STATE_ACTIVE:
                 return False
@@ -537,19 +592,18 @@ class AlertsAPI:
         matchers, receiver_regex, active, silenced, inhibited = parsed
         runtime = self._runtime()
         keep = self._alert_filter(runtime, matchers, active, silenced, inhibited)
-        route = runtime.route
+        receivers_of = runtime.receivers_of
+        render = self._renderings.render
         marker = self._marker
         now = self._clock()
         found: list[tuple[int, dict[str, Any]]] = []
         for update in self._store.items():
-            receivers = [node.opts.receiver for node in route.match(update.alert.labels)]
+            receivers = receivers_of(update.fingerprint, update.alert.labels)
             if receiver_regex is not None and not any(receiver_regex.search(name) for name in receivers):
                 continue
             if not keep(update, now):
                 continue
-            shown = gettable_alert(
-                update.fingerprint, update.alert, receivers, marker.status(update.fingerprint).to_api()
-            )
+            shown = render(update.fingerprint, update.alert, receivers, marker.status(update.fingerprint).to_api())
             found.append((update.fingerprint, shown))
         # Alertmanager sorts by the fingerprint's 16-digit hex string: the same order as the int.
         found.sort(key=lambda pair: pair[0])
@@ -573,7 +627,7 @@ class AlertsAPI:
         shown_groups = []
         for view in views:
             alerts = [
-                gettable_alert(
+                self._renderings.render(
                     update.fingerprint,
                     update.alert,
                     receivers_by_fingerprint.get(update.fingerprint, []),

@@ -66,7 +66,7 @@ class Fixture:
             clock=lambda: NOW,
         )
 
-    def _set_status(self, labels: Mapping[str, str], now: datetime) -> None:
+    def _set_status(self, alert_fingerprint: int, labels: Mapping[str, str], now: datetime) -> None:
         silence = self.silenced.get(labels.get("alertname", ""))
         self.marker.set_silenced(fingerprint(labels), [silence] if silence else [])
 
