@@ -7,14 +7,20 @@ muters, time intervals, the cluster gate and the notification log).
     ...
     await close_notifiers(notifiers)   # after a reload swapped them out
 
-Integration types without an implementation yet are logged and skipped, so a config that
-uses them still loads (their notifications are not sent). A webhook whose settings cannot be
-turned into a client (for example an unreadable CA file) raises `IntegrationBuildError`, and
-the reload fails before the running pipelines are touched, as in Alertmanager.
+Each `<type>_configs` key of a receiver maps to a factory in `FACTORIES`, called with the
+loader's settings mapping and a `BuildContext` (external URL, the loaded templates and, in
+tests, a replacement HTTP transport). The templates are `notify.template.Templates` with the
+built-in files and the config's `templates:` globs; `build_notifiers` loads them from the
+config unless the caller passes them. Integration types without an implementation yet are
+logged and skipped, so a config that uses them still loads (their notifications are not sent).
+Settings that cannot be turned into an integration (for example an unreadable CA file) or
+template files that do not parse raise `IntegrationBuildError`, and the reload fails before
+the running pipelines are touched, as in Alertmanager.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -33,7 +39,11 @@ from notify.pipeline import (
     NotificationObserver,
     ReceiverPipeline,
 )
+from notify.receivers.opsgenie import OpsgenieConfig, OpsgenieIntegration
+from notify.receivers.pagerduty import PagerdutyConfig, PagerdutyIntegration
+from notify.receivers.slack import SlackConfig, SlackIntegration
 from notify.receivers.webhook import WebhookConfig, WebhookIntegration
+from notify.template import TemplateError, Templates
 
 logger = logging.getLogger("daemon.integrations")
 
@@ -50,24 +60,61 @@ def integration_type(config_key: str) -> str:
     return config_key.removesuffix(CONFIG_KEY_SUFFIX)
 
 
+@dataclasses.dataclass(frozen=True)
+class BuildContext:
+    """What every factory may need besides its own settings."""
+
+    external_url: str
+    templates: Templates
+    # Replaces the network in tests; None in production.
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+def _client(raw: Mapping[str, Any], context: BuildContext) -> httpx.AsyncClient:
+    return build_client(raw.get("http_config") or {}, transport=context.transport)
+
+
 def _build_webhook(
-    receiver: Receiver,
-    index: int,
-    raw: Mapping[str, Any],
-    external_url: str,
-    transport: httpx.AsyncBaseTransport | None,
+    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
 ) -> Integration:
     config = WebhookConfig.from_mapping(raw)
-    client = build_client(config.http_config, transport=transport)
-    return WebhookIntegration(receiver.name, index, config, client, external_url)
+    return WebhookIntegration(receiver.name, index, config, _client(raw, context), context.external_url)
 
 
-IntegrationFactory = Callable[
-    [Receiver, int, Mapping[str, Any], str, httpx.AsyncBaseTransport | None], Integration
-]
+def _build_slack(
+    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
+) -> Integration:
+    config = SlackConfig.from_mapping(raw)
+    return SlackIntegration(
+        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
+    )
+
+
+def _build_pagerduty(
+    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
+) -> Integration:
+    config = PagerdutyConfig.from_mapping(raw)
+    return PagerdutyIntegration(
+        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
+    )
+
+
+def _build_opsgenie(
+    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
+) -> Integration:
+    config = OpsgenieConfig.from_mapping(raw)
+    return OpsgenieIntegration(
+        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
+    )
+
+
+IntegrationFactory = Callable[[Receiver, int, Mapping[str, Any], BuildContext], Integration]
 
 FACTORIES: dict[str, IntegrationFactory] = {
     "webhook_configs": _build_webhook,
+    "slack_configs": _build_slack,
+    "pagerduty_configs": _build_pagerduty,
+    "opsgenie_configs": _build_opsgenie,
 }
 
 
@@ -75,7 +122,13 @@ def build_integrations(
     receiver: Receiver,
     external_url: str,
     transport: httpx.AsyncBaseTransport | None = None,
+    templates: Templates | None = None,
 ) -> list[Integration]:
+    context = BuildContext(
+        external_url=external_url,
+        templates=templates if templates is not None else Templates.with_defaults(),
+        transport=transport,
+    )
     integrations: list[Integration] = []
     for config_key, entries in receiver.integrations.items():
         if not entries:
@@ -91,12 +144,21 @@ def build_integrations(
             continue
         for index, raw in enumerate(entries):
             try:
-                integrations.append(factory(receiver, index, raw, external_url, transport))
+                integrations.append(factory(receiver, index, raw, context))
             except (ValueError, OSError, UnsupportedHttpConfigError) as error:
                 raise IntegrationBuildError(
                     f'receiver "{receiver.name}": {integration_type(config_key)}[{index}]: {error}'
                 ) from error
     return integrations
+
+
+def load_templates(config: Config) -> Templates:
+    """The built-in templates plus the config's globs; a file that does not parse fails the
+    (re)load, as in Alertmanager."""
+    try:
+        return Templates.with_defaults(config.templates)
+    except (TemplateError, OSError) as error:
+        raise IntegrationBuildError(f"failed to parse templates: {error}") from error
 
 
 def referenced_receivers(route: RouteConfig) -> set[str]:
@@ -125,21 +187,26 @@ def build_notifiers(
     observer: NotificationObserver | None = None,
     rng: random.Random | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    templates: Templates | None = None,
 ) -> dict[str, ReceiverPipeline]:
     """One pipeline per receiver that a route uses (Alertmanager skips the others, so their
     settings cannot fail a reload). `external_url` is the --web.external-url (a trailing slash
     is dropped, as Alertmanager shows it without one). `transport` replaces the network in
-    tests."""
+    tests. `templates` default to the built-ins plus the config's `templates:` globs."""
+    if templates is None:
+        templates = load_templates(config)
     shown_url = external_url.rstrip("/")
     shared_rng = rng if rng is not None else random.Random()
     used = referenced_receivers(config.route)
     for receiver in config.receivers:
         if receiver.name not in used:
-            logger.info("skipping creation of receiver not referenced by any route receiver=%s", receiver.name)
+            logger.info(
+                "skipping creation of receiver not referenced by any route receiver=%s", receiver.name
+            )
     return {
         receiver.name: ReceiverPipeline(
             receiver.name,
-            build_integrations(receiver, shown_url, transport),
+            build_integrations(receiver, shown_url, transport, templates),
             nflog=nflog,
             inhibitor=inhibitor,
             silencer=silencer,
@@ -199,11 +266,13 @@ class MetricsObserver:
 
 __all__ = [
     "FACTORIES",
+    "BuildContext",
     "IntegrationBuildError",
     "MetricsObserver",
     "build_integrations",
     "build_notifiers",
     "close_notifiers",
     "integration_type",
+    "load_templates",
     "referenced_receivers",
 ]

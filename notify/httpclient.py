@@ -184,7 +184,7 @@ async def post_json(
         response = await client.post(url, content=body, headers=request_headers)
     except (httpx.HTTPError, OSError) as exc:
         raise transport_error("POST", RuntimeError(redact(str(exc), url))) from None
-    check_status(response.status_code, response.content, extra_retry_codes)
+    check_status(response.status_code, response.content, extra_retry_codes, response.headers)
 
 
 __all__ = [

@@ -11,6 +11,11 @@ The deadline comes from the caller's trio cancel scope (`trio.current_effective_
 set by the aggregation group to max(group_interval, 10s) + position x peer_timeout). When the
 next attempt could not start before it, the loop gives up at once instead of sleeping into the
 cancellation; a send still in flight at the deadline is cancelled by the caller's scope.
+
+Retry-After (our improvement, Alertmanager issue 2111): when a retryable error carries the
+server's requested delay, the next attempt starts no earlier than that delay after the failed
+attempt ended. If that moment is past the flush deadline the loop gives up at once, and the
+next flush tries again; the delay is capped at MAX_RETRY_AFTER_SECONDS whatever the deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ INITIAL_INTERVAL_SECONDS = 0.5
 INTERVAL_MULTIPLIER = 1.5
 RANDOMIZATION_FACTOR = 0.5
 MAX_INTERVAL_SECONDS = 60.0
+# The longest Retry-After we honour: a server asking for more (or a misparsed date) must not
+# park a notification for hours; one hour is well past any real rate-limit window.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class ExponentialBackoff:
@@ -135,11 +143,17 @@ async def retry_until_done(
             )
         if last_error is None or str(last_error) != str(attempt_error):
             logger.warning(
-                "%s: Notify attempt failed, will retry later attempts=%d err=%s", label, attempts, attempt_error
+                "%s: Notify attempt failed, will retry later attempts=%d err=%s",
+                label,
+                attempts,
+                attempt_error,
             )
         last_error = attempt_error
 
         next_start = max(started + delay, trio.current_time())
+        if attempt_error.retry_after is not None:
+            requested = min(attempt_error.retry_after, MAX_RETRY_AFTER_SECONDS)
+            next_start = max(next_start, trio.current_time() + requested)
         if math.isfinite(deadline) and next_start >= deadline:
             return RetryOutcome(
                 succeeded=False,
@@ -154,6 +168,7 @@ __all__ = [
     "INITIAL_INTERVAL_SECONDS",
     "INTERVAL_MULTIPLIER",
     "MAX_INTERVAL_SECONDS",
+    "MAX_RETRY_AFTER_SECONDS",
     "RANDOMIZATION_FACTOR",
     "ExponentialBackoff",
     "RetryOutcome",

@@ -1,0 +1,187 @@
+"""What the templated HTTP receivers (everything but the webhook and email) share:
+
+- `TextRenderer`: renders configured strings against one notification's template data the
+  way Alertmanager's `notify.TmplText` does: the first error is kept and every later render
+  returns "", so a builder can fill a whole payload and check once at the end.
+- `truncate_in_runes` / `truncate_in_bytes`: Alertmanager's truncation, ending with `…`.
+- `group_key_hash`: the sha256 hex of the group key that PagerDuty, OpsGenie, VictorOps and
+  SNS use as dedup key (Alertmanager's `notify.Key.Hash`).
+- `send_http`: one request with the error classification of `notify.errors` (URL redacted in
+  transport errors, Retry-After honoured) that returns the response for receivers that read it.
+- `settings_text` / `settings_bool` and friends: reading the loader's plain settings mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from notify.context import FlushContext
+from notify.errors import PermanentError, check_status, redact, transport_error
+from notify.model import Alert
+from notify.template import Templates, build_template_data
+from notify.template.data import TemplateData
+from notify.template.errors import TemplateError
+
+TRUNCATION_MARKER = "…"
+# Go's TruncateInRunes/TruncateInBytes keep no marker when the limit is this small.
+MARKER_MIN_LIMIT = 3
+CONTENT_TYPE_JSON = "application/json"
+
+
+class TextRenderer:
+    """Renders config strings for one notification; remembers the first template error."""
+
+    def __init__(self, templates: Templates, data: TemplateData, *, html: bool = False) -> None:
+        self._templates = templates
+        self._data = data
+        self._html = html
+        self.error: TemplateError | None = None
+
+    def __call__(self, text: str) -> str:
+        if self.error is not None:
+            return ""
+        try:
+            if self._html:
+                return self._templates.execute_html(text, self._data)
+            return self._templates.execute_text(text, self._data)
+        except TemplateError as error:
+            self.error = error
+            return ""
+
+    def html(self) -> TextRenderer:
+        """A renderer for the same data that escapes like html/template (shares no error)."""
+        return TextRenderer(self._templates, self._data, html=True)
+
+    def raise_if_failed(self, context: str = "") -> None:
+        """Turn a remembered template error into a permanent failure: retrying cannot help.
+        `context` prefixes the message as Go's errors.Wrap does."""
+        if self.error is not None:
+            raise PermanentError(f"{context}: {self.error}" if context else str(self.error))
+
+
+def truncate_in_runes(text: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` code points; a cut text ends with `…` (counted in the limit)."""
+    if len(text) <= limit:
+        return text, False
+    if limit <= MARKER_MIN_LIMIT:
+        return text[:limit], True
+    return text[: limit - 1] + TRUNCATION_MARKER, True
+
+
+def truncate_in_bytes(text: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` UTF-8 bytes without splitting a character; a cut text ends with `…`
+    (3 bytes, counted in the limit). Below 3 bytes Go writes dots instead."""
+    encoded = text.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= limit:
+        return text, False
+    marker_bytes = len(TRUNCATION_MARKER.encode("utf-8"))
+    if limit < marker_bytes:
+        return "." * limit, True
+    if limit == marker_bytes:
+        return TRUNCATION_MARKER, True
+    budget = limit - marker_bytes
+    kept = encoded[:budget].decode("utf-8", errors="ignore")
+    return kept + TRUNCATION_MARKER, True
+
+
+def group_key_hash(group_key: str) -> str:
+    return hashlib.sha256(group_key.encode("utf-8")).hexdigest()
+
+
+async def send_http(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    content: bytes | None = None,
+    content_type: str | None = CONTENT_TYPE_JSON,
+    headers: Mapping[str, str] | None = None,
+    extra_retry_codes: Collection[int] = (),
+    check: bool = True,
+) -> httpx.Response:
+    """Send one request. Transport errors become `RetryableError` with the URL redacted (it
+    may hold a key); with `check`, a non-2xx answer raises the classified error."""
+    request_headers: dict[str, str] = {}
+    if content_type is not None:
+        request_headers["Content-Type"] = content_type
+    if headers:
+        request_headers.update(headers)
+    try:
+        response = await client.request(method, url, content=content, headers=request_headers)
+    except (httpx.HTTPError, OSError) as exc:
+        raise transport_error(method, RuntimeError(redact(str(exc), url))) from None
+    if check:
+        check_status(response.status_code, response.content, extra_retry_codes, response.headers)
+    return response
+
+
+class HttpIntegration:
+    """The identity and plumbing every templated HTTP integration has: its (receiver, type,
+    index), `send_resolved`, its own httpx client (from its `http_config`), the loaded
+    templates and the external URL the template data carries."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        receiver_name: str,
+        index: int,
+        send_resolved: bool,
+        client: httpx.AsyncClient,
+        templates: Templates,
+        external_url: str,
+    ) -> None:
+        self.receiver_name = receiver_name
+        self.index = index
+        self.send_resolved = send_resolved
+        self._client = client
+        self._templates = templates
+        self._external_url = external_url
+
+    def template_data(self, ctx: FlushContext, alerts: Sequence[Alert]) -> TemplateData:
+        return build_template_data(self.receiver_name, ctx.group_labels, alerts, self._external_url, ctx.now)
+
+    def renderer(self, ctx: FlushContext, alerts: Sequence[Alert]) -> TextRenderer:
+        return TextRenderer(self._templates, self.template_data(ctx, alerts))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def settings_text(settings: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = settings.get(key)
+    return default if value is None else str(value)
+
+
+def settings_bool(settings: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = settings.get(key)
+    return default if value is None else bool(value)
+
+
+def settings_map(settings: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = settings.get(key) or {}
+    return {str(name): "" if item is None else str(item) for name, item in value.items()}
+
+
+def settings_list(settings: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    return [item for item in settings.get(key) or [] if item is not None]
+
+
+__all__ = [
+    "CONTENT_TYPE_JSON",
+    "TRUNCATION_MARKER",
+    "HttpIntegration",
+    "TextRenderer",
+    "group_key_hash",
+    "send_http",
+    "settings_bool",
+    "settings_list",
+    "settings_map",
+    "settings_text",
+    "truncate_in_bytes",
+    "truncate_in_runes",
+]

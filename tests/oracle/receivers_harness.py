@@ -1,0 +1,230 @@
+"""Differential harness for the templated receivers: the real Alertmanager 0.25 sends to one
+recording sink; tocsin's integrations, built from the same config text by our loader and
+`daemon.integrations`, send the same notifications to another; the requests must match.
+
+The candidate side runs the integrations in-process (no tocsin daemon needed), fed with the
+same alerts, the same group key and Alertmanager's own external URL, so every byte that
+depends only on the receiver code can be compared. Routing, grouping and dedup are covered by
+the daemon-level differential tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from daemon.config.loader import parse_config
+from daemon.integrations import build_integrations, load_templates
+from notify.context import FlushContext
+from notify.model import Alert
+from notify.pipeline import Integration
+from tests.helpers.alerts_gen import PostableAlert
+from tests.helpers.http_sink import HttpSink, RecordedRequest, ScriptedResponse
+from tests.helpers.processes import DaemonProcess
+
+SINK_PLACEHOLDER = "$SINK"
+# group_wait/group_interval of 1s: a notification that has not arrived 20s later is missing.
+NOTIFICATION_TIMEOUT_SECONDS = 20.0
+HTTP_TIMEOUT_SECONDS = 10.0
+# A firing alert posted without endsAt gets now + resolve_timeout; the candidate's stand-in.
+FIRING_HORIZON = timedelta(minutes=5)
+# Headers whose values the receivers decide (others are the HTTP stacks' business).
+COMPARED_HEADERS = ("content-type", "user-agent", "authorization")
+ROUTE = """\
+route:
+  receiver: {receiver}
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+"""
+
+StartDaemon = Callable[[str], DaemonProcess]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """Post these alerts, then expect this many more requests at the sink."""
+
+    alerts: Sequence[PostableAlert]
+    requests: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+    @classmethod
+    def of(cls, request: RecordedRequest, headers: Sequence[str] = COMPARED_HEADERS) -> Observed:
+        content_type = request.headers.get("content-type", "")
+        body: Any = request.body
+        if request.body and "json" in content_type:
+            body = json.loads(request.body)
+        elif "x-www-form-urlencoded" in content_type:
+            body = urllib.parse.parse_qs(request.body.decode(), keep_blank_values=True)
+        return cls(
+            method=request.method,
+            path=request.path,
+            query=urllib.parse.parse_qs(request.query, keep_blank_values=True),
+            headers={name: request.headers[name] for name in headers if name in request.headers},
+            body=body,
+        )
+
+    def sort_key(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=repr)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def to_model_alert(posted: PostableAlert, now: datetime) -> Alert:
+    ends_at = _parse_time(posted["endsAt"]) if "endsAt" in posted else now + FIRING_HORIZON
+    return Alert(
+        labels=dict(posted["labels"]),
+        annotations=dict(posted.get("annotations") or {}),
+        starts_at=_parse_time(posted["startsAt"]),
+        ends_at=ends_at,
+        updated_at=now,
+        generator_url=posted.get("generatorURL", ""),
+    )
+
+
+def sort_like_alertmanager(alerts: Sequence[Alert]) -> list[Alert]:
+    """The dispatcher's order inside a group: job, instance, then the label set."""
+    return sorted(
+        alerts,
+        key=lambda one: (
+            one.labels.get("job", ""),
+            one.labels.get("instance", ""),
+            sorted(one.labels.items()),
+        ),
+    )
+
+
+def group_key_for(labels: Mapping[str, str]) -> str:
+    inner = ", ".join(f"{name}={json.dumps(labels[name])}" for name in sorted(labels))
+    return "{}:{" + inner + "}"
+
+
+@dataclasses.dataclass
+class ReceiverScenario:
+    """One receiver's config (YAML for `receivers:` items, `$SINK` for the sink's base URL)."""
+
+    receiver: str
+    receivers_yaml: str
+    global_yaml: str = ""
+    templates: Sequence[str] = ()
+    # Per path, answers the sink must give (e.g. a token for WeChat's gettoken).
+    responses: Mapping[str, ScriptedResponse] = dataclasses.field(default_factory=dict)
+
+    def config_text(self, sink_url: str) -> str:
+        parts = []
+        if self.global_yaml:
+            parts.append("global:\n" + self.global_yaml)
+        parts.append(ROUTE.format(receiver=self.receiver))
+        parts.append("receivers:\n" + self.receivers_yaml)
+        if self.templates:
+            parts.append("templates:\n" + "".join(f"  - '{glob}'\n" for glob in self.templates))
+        return "\n".join(parts).replace(SINK_PLACEHOLDER, sink_url)
+
+
+def _script(sink: HttpSink, responses: Mapping[str, ScriptedResponse], count: int) -> None:
+    for path, response in responses.items():
+        sink.script(path, *([response] * count))
+
+
+def run_oracle(
+    start_alertmanager: StartDaemon, scenario: ReceiverScenario, steps: Sequence[Step]
+) -> tuple[list[list[Observed]], str]:
+    """Requests Alertmanager made after each step, and its external URL."""
+    with HttpSink() as sink:
+        _script(sink, scenario.responses, count=64)
+        daemon = start_alertmanager(scenario.config_text(sink.base_url))
+        seen = 0
+        per_step: list[list[Observed]] = []
+        for step in steps:
+            response = httpx.post(
+                f"{daemon.base_url}/api/v2/alerts", json=list(step.alerts), timeout=HTTP_TIMEOUT_SECONDS
+            )
+            assert response.status_code == 200, response.text
+            recorded = sink.wait_for(seen + step.requests, timeout=NOTIFICATION_TIMEOUT_SECONDS)
+            per_step.append(sorted((Observed.of(r) for r in recorded[seen:]), key=Observed.sort_key))
+            seen += step.requests
+        return per_step, f"http://{socket.gethostname()}:{daemon.port}"
+
+
+def build_candidate(
+    scenario: ReceiverScenario, sink: HttpSink, external_url: str, config_dir: Path
+) -> list[Integration]:
+    config = parse_config(scenario.config_text(sink.base_url), str(config_dir))
+    (receiver,) = [one for one in config.receivers if one.name == scenario.receiver]
+    return build_integrations(receiver, external_url, sink.transport(), load_templates(config))
+
+
+def run_candidate(
+    scenario: ReceiverScenario, steps: Sequence[Step], external_url: str, config_dir: Path
+) -> list[list[Observed]]:
+    """The same steps through tocsin's integrations, in-process (all of them, concurrently, as
+    the pipeline fans out)."""
+    with HttpSink() as sink:
+        _script(sink, scenario.responses, count=64)
+        integrations = build_candidate(scenario, sink, external_url, config_dir)
+        per_step: list[list[Observed]] = []
+
+        async def deliver(alerts: list[Alert], now: datetime) -> None:
+            group_labels = {"alertname": alerts[0].labels["alertname"]}
+            ctx = FlushContext(
+                group_key=group_key_for(group_labels),
+                receiver=scenario.receiver,
+                group_labels=group_labels,
+                repeat_interval=timedelta(hours=1),
+                mute_time_intervals=(),
+                active_time_intervals=(),
+                now=now,
+            )
+            async with trio.open_nursery() as nursery:
+                for integration in integrations:
+                    if alerts_only_resolved(alerts, now) and not integration.send_resolved:
+                        continue
+                    nursery.start_soon(integration.send, ctx, alerts)
+
+        seen = 0
+        for step in steps:
+            now = datetime.now(UTC)
+            alerts = sort_like_alertmanager([to_model_alert(one, now) for one in step.alerts])
+            trio.run(deliver, alerts, now)
+            recorded = sink.requests()
+            per_step.append(sorted((Observed.of(r) for r in recorded[seen:]), key=Observed.sort_key))
+            seen = len(recorded)
+        return per_step
+
+
+def alerts_only_resolved(alerts: Sequence[Alert], now: datetime) -> bool:
+    return all(one.resolved_at(now) for one in alerts)
+
+
+def compare(
+    start_alertmanager: StartDaemon, scenario: ReceiverScenario, steps: Sequence[Step], config_dir: Path
+) -> list[list[Observed]]:
+    """Run both sides; assert the requests match step by step; return the oracle's."""
+    oracle, external_url = run_oracle(start_alertmanager, scenario, steps)
+    candidate = run_candidate(scenario, steps, external_url, config_dir)
+    for index, (want, got) in enumerate(zip(oracle, candidate, strict=True)):
+        assert len(got) == len(want), f"step {index}: {len(got)} requests, Alertmanager made {len(want)}"
+        for one_want, one_got in zip(want, got, strict=True):
+            assert one_got == one_want, f"step {index}"
+    return oracle

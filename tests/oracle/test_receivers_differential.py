@@ -1,0 +1,289 @@
+"""Receivers against the real Alertmanager 0.25: same config, same alerts, same requests.
+
+Every receiver URL (and the global ones) points at a recording sink; Alertmanager's requests
+are compared with those tocsin's integrations make for the same notifications (method, path,
+query, the headers the receiver decides, and the body as parsed JSON or form). Each scenario
+also states facts about the oracle's requests, so a scenario that stopped exercising what it
+claims fails even when both sides agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.alerts_gen import alert, resolved, utc_now
+from tests.helpers.http_sink import ScriptedResponse
+from tests.oracle.receivers_harness import ReceiverScenario, StartDaemon, Step, compare, group_key_for
+
+pytestmark = [pytest.mark.oracle, pytest.mark.process]
+
+ALERTNAME = "HighLatency"
+GROUP_KEY = group_key_for({"alertname": ALERTNAME})
+KEY_HASH = hashlib.sha256(GROUP_KEY.encode()).hexdigest()
+
+CUSTOM_TEMPLATES = """\
+{{ define "custom.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} x{{ len .Alerts }}{{ end }}
+{{ define "custom.body" }}{{ range $i, $a := .Alerts }}{{ if $i }}; {{ end }}{{ $a.Labels.instance }}={{ $a.Annotations.summary | title }}{{ end }}{{ end }}
+{{ define "slack.default.footer" }}footer for {{ .Receiver }} <&>{{ end }}
+{{ define "__subject" }}SUBJ {{ .GroupLabels.SortedPairs.Values | join "," }}{{ end }}
+"""
+
+
+@pytest.fixture
+def templates_glob(tmp_path: Path) -> str:
+    directory = tmp_path / "templates"
+    directory.mkdir()
+    (directory / "custom.tmpl").write_text(CUSTOM_TEMPLATES)
+    return str(directory / "*.tmpl")
+
+
+def firing_alerts() -> list[dict[str, Any]]:
+    start = utc_now()
+    return [
+        alert(
+            {"alertname": ALERTNAME, "job": "api", "instance": f"api-{index}:9090", "severity": "page"},
+            annotations={
+                "summary": f"p99 latency above 2s on shard {index}",
+                "runbook": "http://wiki/x?a=1&b=<2>",
+            },
+            starts_at=start,
+            generator_url="http://prometheus.example/graph?g0.expr=latency",
+        )
+        for index in (1, 2)
+    ]
+
+
+def firing_then_resolved() -> list[Step]:
+    alerts = firing_alerts()
+    return [Step(alerts, 1), Step(resolved(alerts, utc_now()), 1)]
+
+
+@pytest.fixture
+def start_alertmanager(alertmanager_factory: Any) -> Iterator[StartDaemon]:
+    yield lambda config_text: alertmanager_factory(config_text)
+
+
+# ---------------------------------------------------------------- slack
+
+
+def test_slack_default_templates(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="chat",
+        global_yaml="  slack_api_url: '$SINK/slack/global'\n",
+        receivers_yaml="""\
+  - name: chat
+    slack_configs:
+      - channel: '#ops'
+        send_resolved: true
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    firing = oracle[0][0]
+    assert firing.path == "/slack/global"
+    assert firing.headers["user-agent"] == "Alertmanager/0.25.0"
+    attachment = firing.body["attachments"][0]
+    assert attachment["color"] == "danger"
+    assert attachment["title"] == f"[FIRING:2] {ALERTNAME} (api page)"
+    assert attachment["mrkdwn_in"] == ["fallback", "pretext", "text"]
+    assert oracle[1][0].body["attachments"][0]["color"] == "good"
+
+
+def test_slack_every_field_and_custom_templates(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="chat",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: chat
+    slack_configs:
+      - api_url: '$SINK/slack/hook?token=abc'
+        channel: '#{{ .CommonLabels.severity }}'
+        username: 'bot {{ .Receiver }}'
+        icon_emoji: ':fire:'
+        icon_url: 'http://icons/{{ .Status }}.png'
+        link_names: true
+        title: '{{ template "custom.title" . }}'
+        title_link: 'http://x/{{ .GroupLabels.alertname }}'
+        pretext: 'pre <b>'
+        text: '{{ template "custom.body" . }}'
+        fallback: ''
+        callback_id: 'cb-{{ len .Alerts.Firing }}'
+        image_url: 'http://img'
+        thumb_url: 'http://thumb'
+        short_fields: true
+        fields:
+          - {title: 'sev', value: '{{ .CommonLabels.severity }}'}
+          - {title: 'long', value: 'v', short: false}
+        mrkdwn_in: [text, title]
+        actions:
+          - {type: button, text: 'Runbook', url: 'http://wiki/{{ .GroupLabels.alertname }}', style: danger}
+          - {type: button, text: 'Ack', name: ack, value: '1', confirm: {text: 'sure?', title: 'Ack', ok_text: 'yes'}}
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    request = oracle[0][0]
+    assert request.query == {"token": ["abc"]}
+    assert request.body["channel"] == "#page"
+    assert request.body["link_names"] is True
+    attachment = request.body["attachments"][0]
+    assert attachment["title"] == f"[FIRING] {ALERTNAME} x2"
+    assert attachment["footer"] == "footer for chat <&>"
+    assert attachment["fallback"] == ""
+    assert attachment["fields"] == [
+        {"title": "sev", "value": "page", "short": True},
+        {"title": "long", "value": "v", "short": False},
+    ]
+
+
+def test_slack_title_truncated_to_1024_runes(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="chat",
+        receivers_yaml="""\
+  - name: chat
+    slack_configs:
+      - api_url: '$SINK/slack'
+        title: '{{ range .Alerts }}{{ .Annotations.summary }} é€ {{ end }}{{ range .Alerts }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ end }}'
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    title = oracle[0][0].body["attachments"][0]["title"]
+    assert len(title) == 1024
+    assert title.endswith("…")
+
+
+# ---------------------------------------------------------------- pagerduty
+
+
+def test_pagerduty_v2_defaults(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="pager",
+        global_yaml="  pagerduty_url: '$SINK/v2/enqueue'\n",
+        receivers_yaml="""\
+  - name: pager
+    pagerduty_configs:
+      - routing_key: 'rk-123'
+""",
+        responses={"/v2/enqueue": ScriptedResponse(202, b'{"status":"success"}')},
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    trigger, resolve = oracle[0][0].body, oracle[1][0].body
+    assert trigger["event_action"] == "trigger"
+    assert resolve["event_action"] == "resolve"
+    assert trigger["dedup_key"] == KEY_HASH
+    assert trigger["payload"]["severity"] == "error"
+    assert trigger["payload"]["custom_details"]["num_firing"] == "2"
+
+
+def test_pagerduty_v2_every_field(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="pager",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: pager
+    pagerduty_configs:
+      - routing_key: '{{ .CommonLabels.severity }}-key'
+        url: '$SINK/pd/enqueue'
+        client: 'client {{ .Receiver }}'
+        client_url: 'http://client/{{ .GroupLabels.alertname }}'
+        description: '{{ template "custom.title" . }}'
+        details:
+          firing: '{{ template "custom.body" . }}'
+          extra: 'x <y>'
+        images:
+          - {src: 'http://img/{{ .Status }}', alt: 'graph', href: 'http://h'}
+          - {src: '', alt: 'dropped'}
+        links:
+          - {href: 'http://runbook', text: 'Runbook'}
+          - {href: '', text: 'dropped'}
+        source: 'prom-{{ .CommonLabels.job }}'
+        severity: '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}'
+        class: 'latency'
+        component: 'api'
+        group: 'web'
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    event = oracle[0][0].body
+    assert event["routing_key"] == "page-key"
+    assert event["payload"]["severity"] == "critical"
+    assert len(event["images"]) == 1 and len(event["links"]) == 1
+    # Configured details are merged over the defaults.
+    assert set(event["payload"]["custom_details"]) == {
+        "firing",
+        "resolved",
+        "num_firing",
+        "num_resolved",
+        "extra",
+    }
+
+
+# ---------------------------------------------------------------- opsgenie
+
+
+def test_opsgenie_defaults_create_and_close(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="genie",
+        global_yaml="  opsgenie_api_url: '$SINK/og/'\n  opsgenie_api_key: 'genie-key'\n",
+        receivers_yaml="""\
+  - name: genie
+    opsgenie_configs:
+      - responders: [{name: 'ops', type: team}]
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    create, close = oracle[0][0], oracle[1][0]
+    assert (create.method, create.path) == ("POST", "/og/v2/alerts")
+    assert create.headers["authorization"] == "GenieKey genie-key"
+    assert create.body["alias"] == KEY_HASH
+    assert (close.path, close.query) == (f"/og/v2/alerts/{KEY_HASH}/close", {"identifierType": ["alias"]})
+
+
+def test_opsgenie_every_field_update_alerts_and_teams(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="genie",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: genie
+    opsgenie_configs:
+      - api_key: 'k-{{ .CommonLabels.job }}'
+        api_url: '$SINK/genie'
+        message: '{{ template "custom.title" . }} {{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.summary }}{{ end }}'
+        description: '{{ template "custom.body" . }}'
+        source: 'src'
+        details: {severity: 'overridden', extra: '{{ .Status }}'}
+        entity: 'ent'
+        responders:
+          - {name: 'a,b,,c', type: teams}
+          - {id: '{{ .CommonLabels.missing }}', type: '{{ .CommonLabels.missing }}'}
+          - {username: 'bob', type: user}
+          - {id: 'esc-1', type: escalation}
+        actions: 'restart, page ,'
+        tags: ' t1,t2,{{ .CommonLabels.job }} '
+        note: 'note'
+        priority: 'P1'
+        update_alerts: true
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 3)], tmp_path)
+    by_method = {(one.method, one.path): one for one in oracle[0]}
+    create = by_method[("POST", "/genie/v2/alerts")]
+    assert create.headers["authorization"] == "GenieKey k-api"
+    assert len(create.body["message"]) == 130
+    assert create.body["responders"][:3] == [
+        {"name": "a", "type": "team"},
+        {"name": "b", "type": "team"},
+        {"name": "c", "type": "team"},
+    ]
+    assert create.body["details"]["severity"] == "overridden"
+    assert ("PUT", f"/genie/v2/alerts/{KEY_HASH}/message") in by_method
+    assert ("PUT", f"/genie/v2/alerts/{KEY_HASH}/description") in by_method
