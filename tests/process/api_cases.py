@@ -78,6 +78,18 @@ POST_ALERT_CASES: list[ApiCase] = [
 ]
 
 GET_ALERT_CASES: list[ApiCase] = [
+    ("several alerts for listing", "POST", "/api/v2/alerts",
+     alerts(*({"labels": {"alertname": name, "job": job, "instance": instance, "team": team}}
+              for name, job, instance, team in [("Z", "b", "2", "db"), ("Z", "a", "9", "db"), ("Y", "a", "1", "web"),
+                                                ("Z", "a", "1", "web")]),
+            {"labels": {"alertname": "Z"}}), JSON),
+    ("list all", "GET", "/api/v2/alerts", None, {}),
+    ("list by filter", "GET", "/api/v2/alerts?filter=alertname%3D%22Z%22&filter=team%21~%22web%22", None, {}),
+    ("list by receiver", "GET", "/api/v2/alerts?receiver=d.*", None, {}),
+    ("list inactive only", "GET", "/api/v2/alerts?active=false", None, {}),
+    ("groups", "GET", "/api/v2/alerts/groups", None, {}),
+    ("groups by receiver", "GET", "/api/v2/alerts/groups?receiver=db", None, {}),
+    ("groups filtered", "GET", "/api/v2/alerts/groups?filter=instance%3D%221%22", None, {}),
     ("bad filter", "GET", "/api/v2/alerts?filter=foo", None, {}),
     ("bad filter regex", "GET", "/api/v2/alerts?filter=foo%3D~%22(%22", None, {}),
     ("bad receiver regex", "GET", "/api/v2/alerts?receiver=(", None, {}),

@@ -21,8 +21,17 @@ pytestmark = [pytest.mark.process, pytest.mark.oracle]
 CONFIG = """\
 route:
   receiver: x
+  group_by: [alertname]
+  routes:
+  - matchers: [team="db"]
+    receiver: db
+    continue: true
+  - matchers: [job="a"]
+    receiver: x
+    group_by: [job, instance]
 receivers:
 - name: x
+- name: db
 - name: unused
 """
 TIME_FIELDS = ("startsAt", "endsAt", "updatedAt")
@@ -51,11 +60,17 @@ def _normalised_body(response: httpx.Response) -> Any:
         if isinstance(value, list):
             for item in value:
                 if isinstance(item, dict):
-                    for field in TIME_FIELDS:
-                        if field in item:
-                            item[field] = "<time>"
+                    _normalise_times(item)
+                    for alert in item.get("alerts", []):
+                        _normalise_times(alert)
         return value
     return response.content
+
+
+def _normalise_times(item: dict[str, Any]) -> None:
+    for field in TIME_FIELDS:
+        if field in item:
+            item[field] = "<time>"
 
 
 def _method_set(text: str | None) -> frozenset[str] | None:
