@@ -336,3 +336,38 @@ async def test_far_future_end_times_are_kept_and_survive_encoding(api: SilencesA
         restored, expires_at = decode_silence(encode_silence(silence, api.silences.expires_at(silence.id) or NOW))
         assert restored.ends_at >= datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
         assert expires_at == datetime.max.replace(tzinfo=UTC)
+
+
+# encoding/json's syntax messages as Alertmanager 0.25 returned them for these bodies.
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{", "unexpected EOF"),
+        (b"nul", "unexpected EOF"),
+        (b'{"a":"\\u12', "unexpected EOF"),
+        (b'{"a":}', "invalid character '}' looking for beginning of value"),
+        (b"{]", "invalid character ']' looking for beginning of object key string"),
+        (b'{"a":1,}', "invalid character '}' looking for beginning of object key string"),
+        (b'{"a" 1}', "invalid character '1' after object key"),
+        (b'{"matchers":[{"name":"a"]}', "invalid character ']' after object key:value pair"),
+        (b'{"a":01}', "invalid character '1' after object key:value pair"),
+        (b'{"a":[1,2 3]}', "invalid character '3' after array element"),
+        (b'{"a":tru}', "invalid character '}' in literal true (expecting 'e')"),
+        (b'{"a":"\\q"}', "invalid character 'q' in string escape code"),
+        (b'{"a":"\\u12g4"}', "invalid character 'g' in \\u hexadecimal character escape"),
+        (b'{"a":"x\x01"}', "invalid character '\\x01' in string literal"),
+        (b'{"a":1.}', "invalid character '}' after decimal point in numeric literal"),
+        (b'{"a":1e+x}', "invalid character 'x' in exponent of numeric literal"),
+        (b"{'a':1}", "invalid character '\\'' looking for beginning of object key string"),
+        (b"\xff", "invalid character 'ÿ' looking for beginning of value"),
+        (b'"s"', 'json: cannot unmarshal string into Go value of type struct { ID string "json:\\"id,omitempty\\"" }'),
+    ],
+)
+async def test_json_syntax_errors_use_go_wording(api: SilencesAPI, raw: bytes, reason: str) -> None:
+    assert await create(api, raw) == (400, {"code": 400, "message": f'parsing silence body from "" failed, because {reason}'})
+
+
+@pytest.mark.parametrize("raw", [b"{} {}", b"{}x", b"\t\n{ }", b'{"a":"\\ud800","b":[]}', b'{"comment":"\xff"}'])
+async def test_what_go_accepts_reaches_schema_validation(api: SilencesAPI, raw: bytes) -> None:
+    status, payload = await create(api, raw)
+    assert status == 422 and payload["code"] == 602
