@@ -3,14 +3,17 @@ them (each expected text below was observed on /usr/bin/prometheus-alertmanager)
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from daemon.api.silences import SilencesAPI, parse_api_datetime
+from daemon.api.silences import GoJsonSyntaxError, SilencesAPI, decode_go_json, parse_api_datetime
 from daemon.silences import Silences
 
 NOW = datetime(2026, 11, 25, 16, 0, 0, tzinfo=UTC)
@@ -371,3 +374,26 @@ async def test_json_syntax_errors_use_go_wording(api: SilencesAPI, raw: bytes, r
 async def test_what_go_accepts_reaches_schema_validation(api: SilencesAPI, raw: bytes) -> None:
     status, payload = await create(api, raw)
     assert status == 422 and payload["code"] == 602
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_scanner_never_crashes(raw: bytes) -> None:
+    try:
+        decode_go_json(raw)
+    except GoJsonSyntaxError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from([b"", b" ", b"\n", b" trailing"]))
+def test_scanner_accepts_valid_json(value: Any, suffix: bytes) -> None:
+    encoded = json.dumps(value).encode()
+    assert decode_go_json(encoded + suffix) == json.loads(encoded)
