@@ -417,7 +417,8 @@ def _step_error(step: str, exc: BaseException) -> NotifyError:
     if isinstance(exc, NotifyError):
         return exc
     cause = str(exc) or type(exc).__name__
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        # smtplib reports a read timeout as a disconnection; say what happened, as Go does.
         cause = "i/o timeout"
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
         cause = "EOF"

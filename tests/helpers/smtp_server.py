@@ -42,6 +42,9 @@ DEFAULT_WAIT_SECONDS = 20.0
 SERVER_READY_SECONDS = 5.0
 CRAM_MD5_CHALLENGE = b"<1896.697170952@smtp.test>"
 SERVER_HOST = "127.0.0.1"
+# Another loopback address (all of 127/8 is loopback on Linux): a test can bind the
+# well-known port 465 there without colliding with anything on 127.0.0.1.
+SECOND_LOOPBACK_HOST = "127.0.0.2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,7 @@ class TestCertificates:
 
     def __init__(self, directory: Path) -> None:
         self.ca = trustme.CA()
-        self.server_cert = self.ca.issue_cert(SERVER_HOST, "localhost", "::1")
+        self.server_cert = self.ca.issue_cert(SERVER_HOST, SECOND_LOOPBACK_HOST, "localhost", "::1")
         self.ca_file = directory / "smtp-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
 
@@ -75,6 +78,12 @@ class TestCertificates:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.server_cert.configure_cert(context)
         return context
+
+
+def _is_encrypted(smtp: SMTP) -> bool:
+    # Covers both STARTTLS and implicit TLS (aiosmtpd's session.ssl only records STARTTLS).
+    transport = smtp.transport
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
 
 
 class _Handler:
@@ -115,7 +124,7 @@ class _Handler:
                 mail_options=tuple(envelope.mail_options),
                 data=bytes(envelope.original_content or b""),
                 login=login.decode() if isinstance(login, bytes) else login,
-                encrypted=session.ssl is not None,
+                encrypted=_is_encrypted(smtp),
                 hello=str(session.host_name),
             )
         )
@@ -183,7 +192,8 @@ class SmtpServer:
         smtp_parameters: dict[str, Any] = {
             "ready_timeout": SERVER_READY_SECONDS,
             "enable_SMTPUTF8": True,
-            "auth_require_tls": auth_require_tls,
+            # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS session is encrypted already.
+            "auth_require_tls": auth_require_tls and implicit_tls_context is None,
             "auth_exclude_mechanism": excluded,
         }
         if offers_auth:
