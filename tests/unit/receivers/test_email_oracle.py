@@ -11,6 +11,7 @@ Everything else, including the quoted-printable bodies, must be byte-identical.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from notify.receivers.email import EmailIntegration
 from notify.template.templates import Templates
 from tests.helpers.alerts_gen import alert, api_time
 from tests.helpers.processes import DaemonProcess
-from tests.helpers.smtp_server import ReceivedMessage, SmtpServer, TestCertificates
+from tests.helpers.smtp_server import SECOND_LOOPBACK_HOST, ReceivedMessage, SmtpServer, TestCertificates
 
 pytestmark = [pytest.mark.oracle, pytest.mark.process]
 
@@ -214,3 +215,107 @@ async def test_custom_text_headers_unicode_and_resolved(
     text_part, html_part = parsed.iter_parts()
     assert "db-1 = Disk 1 is full" in text_part.get_content()
     assert "&lt;used&gt; &amp; climbing" in html_part.get_content()
+
+
+CUSTOM_TEMPLATES = """\
+{{ define "email.default.subject" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} x{{ len .Alerts }}{{ end }}
+{{ define "team.text" }}{{ range .Alerts }}* {{ .Labels.instance }}: {{ .Annotations.summary }}
+{{ end }}{{ end }}
+"""
+
+
+async def test_user_template_file_cram_md5_without_tls(
+    alertmanager_factory: StartAlertmanager, tmp_path: Path
+) -> None:
+    template_file = tmp_path / "team.tmpl"
+    template_file.write_text(CUSTOM_TEMPLATES)
+    start = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with SmtpServer(cram_md5_secrets={"am": "cram-secret"}, auth_require_tls=False) as server:
+        email = {
+            "to": "ops@example.org",
+            "from": "am@example.org",
+            "smarthost": server.smarthost,
+            "require_tls": False,
+            "auth_username": "am",
+            "auth_secret": "cram-secret",
+            "text": '{{ template "team.text" . }}',
+        }
+        config = yaml.safe_load(alertmanager_config(email))
+        config["templates"] = [str(tmp_path / "*.tmpl")]
+        daemon = alertmanager_factory(
+            yaml.safe_dump(config, sort_keys=False), extra_args=[f"--web.external-url={EXTERNAL_URL}/"]
+        )
+        posted = firing_alerts(start)
+        post_alerts(daemon, posted)
+        [theirs] = server.wait_for_messages(1)
+        daemon.stop()
+        integration = EmailIntegration.from_settings(
+            RECEIVER,
+            0,
+            email,
+            Templates.with_defaults([str(tmp_path / "*.tmpl")]),
+            external_url=EXTERNAL_URL,
+        )
+        ctx = FlushContext(
+            "{}:{}", RECEIVER, {"alertname": "DiskFull"}, timedelta(hours=1), (), (), datetime.now(UTC)
+        )
+        await integration.send(ctx, [model_alert(one) for one in posted])
+        ours = server.wait_for_messages(2)[1]
+    assert normalise(ours) == normalise(theirs)
+    assert (ours.login, ours.encrypted) == (theirs.login, theirs.encrypted) == ("am", False)
+    assert ours.parsed()["Subject"] == "[FIRING] DiskFull x2"
+
+
+def wait_for_log(daemon: DaemonProcess, text: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = daemon.log_text()
+        if text in log:
+            return log
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged:\n{daemon.log_tail()}")
+
+
+async def test_port_465_alertmanager_insists_on_starttls_we_do_not(
+    alertmanager_factory: StartAlertmanager, tmp_path: Path
+) -> None:
+    """The documented deliberate difference: Alertmanager 0.25 asks for STARTTLS inside the
+    implicit TLS of port 465 unless require_tls is false; we send (and match its message once
+    require_tls is false)."""
+    certs = TestCertificates(tmp_path)
+    try:
+        server = SmtpServer(implicit_tls_context=certs.server_context(), host=SECOND_LOOPBACK_HOST, port=465)
+        server.__enter__()
+    except (OSError, RuntimeError) as exc:
+        pytest.skip(f"cannot listen on {SECOND_LOOPBACK_HOST}:465: {exc}")
+    try:
+        email = {
+            "to": "ops@example.org",
+            "from": "am@example.org",
+            "smarthost": server.smarthost,
+            "tls_config": {"ca_file": str(certs.ca_file)},
+        }
+        daemon = alertmanager_factory(alertmanager_config(email))
+        post_alerts(daemon, firing_alerts(datetime(2024, 5, 6, tzinfo=UTC)))
+        wait_for_log(daemon, "does not advertise the STARTTLS extension")
+        daemon.stop()
+        assert server.messages == []
+
+        email["require_tls"] = False
+        theirs, ours = await compare(
+            alertmanager_factory,
+            server,
+            email,
+            firing_alerts(datetime(2024, 5, 6, tzinfo=UTC)),
+            {"alertname": "DiskFull"},
+        )
+        assert theirs.encrypted and ours.encrypted
+        del email["require_tls"]
+        await send_ours(
+            email,
+            {"alertname": "DiskFull"},
+            [model_alert(firing_alerts(datetime(2024, 5, 6, tzinfo=UTC))[0])],
+        )
+        assert server.wait_for_messages(3)[2].encrypted
+    finally:
+        server.__exit__(None, None, None)
