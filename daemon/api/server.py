@@ -353,7 +353,8 @@ async def serve(
     """Serve until cancelled; reports the bound addresses (`http://host:port`) once listening.
     Raises OSError (e.g. address already in use) before reporting when a bind fails."""
     from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve as hypercorn_serve
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
     config = HypercornConfig()
     config.bind = [hypercorn_bind(address) for address in listen_addresses]
@@ -362,7 +363,11 @@ async def serve(
     config.errorlog = logging.getLogger("hypercorn.error")
     # Shutdown is bounded by the composition root; in-flight requests are cancelled with it.
     config.graceful_timeout = 0.0
-    await hypercorn_serve(app, config, task_status=task_status)
+    # Bound here, outside hypercorn's nurseries, so a failure is a plain OSError for the caller.
+    sockets = config.create_sockets()
+    for listening_socket in sockets.insecure_sockets:
+        listening_socket.listen(config.backlog)
+    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, task_status=task_status)
 
 
 def hypercorn_bind(address: str) -> str:

@@ -238,3 +238,15 @@ receivers:
         assert body["groupLabels"] == {"alertname": "Fire"}
         assert body["groupKey"] == '{}:{alertname="Fire"}'
         assert [alert["labels"] for alert in body["alerts"]] == [{"alertname": "Fire", "job": "j"}]
+
+
+def test_port_in_use_fails_start_with_gos_message(tmp_path: Path, tocsin_factory: Any) -> None:
+    running = tocsin_factory(CONFIG)
+    config = tmp_path / "am.yml"
+    config.write_text(CONFIG)
+    completed = run_cli(
+        f"--config.file={config}", f"--storage.path={tmp_path}", "--cluster.listen-address=",
+        f"--web.listen-address=127.0.0.1:{running.port}",
+    )
+    assert completed.returncode == 1
+    assert f'err="listen tcp 127.0.0.1:{running.port}: bind: address already in use"' in completed.stderr
