@@ -39,9 +39,13 @@ from notify.pipeline import (
     NotificationObserver,
     ReceiverPipeline,
 )
+from notify.receivers.discord import DiscordConfig, DiscordIntegration
+from notify.receivers.email import EmailIntegration
 from notify.receivers.opsgenie import OpsgenieConfig, OpsgenieIntegration
 from notify.receivers.pagerduty import PagerdutyConfig, PagerdutyIntegration
 from notify.receivers.slack import SlackConfig, SlackIntegration
+from notify.receivers.victorops import VictorOpsConfig, VictorOpsIntegration
+from notify.receivers.webex import WebexConfig, WebexIntegration
 from notify.receivers.webhook import WebhookConfig, WebhookIntegration
 from notify.template import TemplateError, Templates
 
@@ -81,30 +85,31 @@ def _build_webhook(
     return WebhookIntegration(receiver.name, index, config, _client(raw, context), context.external_url)
 
 
-def _build_slack(
+class _TemplatedConfig(Protocol):
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> Any: ...
+
+
+def _templated_http(
+    config_type: type[_TemplatedConfig], integration_class: Callable[..., Integration]
+) -> Callable[[Receiver, int, Mapping[str, Any], BuildContext], Integration]:
+    """A factory for the integrations built as (receiver, index, config, client, templates,
+    external URL)."""
+
+    def build(receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext) -> Integration:
+        config = config_type.from_mapping(raw)
+        return integration_class(
+            receiver.name, index, config, _client(raw, context), context.templates, context.external_url
+        )
+
+    return build
+
+
+def _build_email(
     receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
 ) -> Integration:
-    config = SlackConfig.from_mapping(raw)
-    return SlackIntegration(
-        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
-    )
-
-
-def _build_pagerduty(
-    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
-) -> Integration:
-    config = PagerdutyConfig.from_mapping(raw)
-    return PagerdutyIntegration(
-        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
-    )
-
-
-def _build_opsgenie(
-    receiver: Receiver, index: int, raw: Mapping[str, Any], context: BuildContext
-) -> Integration:
-    config = OpsgenieConfig.from_mapping(raw)
-    return OpsgenieIntegration(
-        receiver.name, index, config, _client(raw, context), context.templates, context.external_url
+    return EmailIntegration.from_settings(
+        receiver.name, index, raw, context.templates, external_url=context.external_url
     )
 
 
@@ -112,9 +117,13 @@ IntegrationFactory = Callable[[Receiver, int, Mapping[str, Any], BuildContext], 
 
 FACTORIES: dict[str, IntegrationFactory] = {
     "webhook_configs": _build_webhook,
-    "slack_configs": _build_slack,
-    "pagerduty_configs": _build_pagerduty,
-    "opsgenie_configs": _build_opsgenie,
+    "email_configs": _build_email,
+    "slack_configs": _templated_http(SlackConfig, SlackIntegration),
+    "pagerduty_configs": _templated_http(PagerdutyConfig, PagerdutyIntegration),
+    "opsgenie_configs": _templated_http(OpsgenieConfig, OpsgenieIntegration),
+    "victorops_configs": _templated_http(VictorOpsConfig, VictorOpsIntegration),
+    "discord_configs": _templated_http(DiscordConfig, DiscordIntegration),
+    "webex_configs": _templated_http(WebexConfig, WebexIntegration),
 }
 
 

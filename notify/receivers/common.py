@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -152,6 +153,18 @@ class HttpIntegration:
         await self._client.aclose()
 
 
+def url_with_path(base: str, path: str, query: Mapping[str, str] | None = None) -> str:
+    """`base` with `path` appended to its path (Go's `u.Path += path`); `query` entries are
+    set on its query, which is then written with sorted keys (Go's `q.Set` + `q.Encode()`)."""
+    parts = urllib.parse.urlsplit(base)
+    raw_query = parts.query
+    if query:
+        merged = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        merged.update(query)
+        raw_query = urllib.parse.urlencode(sorted(merged.items()))
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path + path, raw_query, parts.fragment))
+
+
 def settings_text(settings: Mapping[str, Any], key: str, default: str = "") -> str:
     value = settings.get(key)
     return default if value is None else str(value)
@@ -184,4 +197,5 @@ __all__ = [
     "settings_text",
     "truncate_in_bytes",
     "truncate_in_runes",
+    "url_with_path",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ from notify.receivers.common import (
     settings_map,
     settings_text,
     truncate_in_runes,
+    url_with_path,
 )
 from notify.template import Templates
 
@@ -55,7 +55,7 @@ STATUS_TOO_MANY_REQUESTS = 429
 RETRY_CODES = (STATUS_TOO_MANY_REQUESTS,)
 TEAMS_RESPONDER_TYPE = "teams"
 TEAM_RESPONDER_TYPE = "team"
-ALIAS_QUERY = urllib.parse.urlencode({"identifierType": "alias"})
+ALIAS_QUERY = {"identifierType": "alias"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,16 +137,6 @@ def _omit_empty(mapping: Mapping[str, Any], keep: Sequence[str] = ()) -> dict[st
     return {key: value for key, value in mapping.items() if key in keep or value not in ("", None, [])}
 
 
-def _endpoint(api_url: str, path: str, query: str = "") -> str:
-    """api_url with `path` appended to its path (Go's URL.Path +=), keeping its own query."""
-    parts = urllib.parse.urlsplit(api_url)
-    merged = "&".join(item for item in (parts.query, query) if item)
-    if query and parts.query:
-        # url.Values.Encode sorts the keys of the combined query.
-        merged = urllib.parse.urlencode(sorted(urllib.parse.parse_qsl(merged, keep_blank_values=True)))
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path + path, merged, parts.fragment))
-
-
 def render_responders(config: OpsgenieConfig, render: TextRenderer) -> list[dict[str, str]]:
     responders: list[dict[str, str]] = []
     for responder in config.responders:
@@ -185,7 +175,7 @@ def build_requests(
         return [
             OpsgenieRequest(
                 "POST",
-                _endpoint(config.api_url, f"v2/alerts/{alias}/close", ALIAS_QUERY),
+                url_with_path(config.api_url, f"v2/alerts/{alias}/close", ALIAS_QUERY),
                 go_json(close, trailing_newline=True),
             )
         ]
@@ -210,21 +200,21 @@ def build_requests(
     )
     requests = [
         OpsgenieRequest(
-            "POST", _endpoint(config.api_url, "v2/alerts"), go_json(create, trailing_newline=True)
+            "POST", url_with_path(config.api_url, "v2/alerts"), go_json(create, trailing_newline=True)
         )
     ]
     if config.update_alerts:
         requests.append(
             OpsgenieRequest(
                 "PUT",
-                _endpoint(config.api_url, f"v2/alerts/{alias}/message", ALIAS_QUERY),
+                url_with_path(config.api_url, f"v2/alerts/{alias}/message", ALIAS_QUERY),
                 go_json(_omit_empty({"message": create["message"]}), trailing_newline=True),
             )
         )
         requests.append(
             OpsgenieRequest(
                 "PUT",
-                _endpoint(config.api_url, f"v2/alerts/{alias}/description", ALIAS_QUERY),
+                url_with_path(config.api_url, f"v2/alerts/{alias}/description", ALIAS_QUERY),
                 go_json(_omit_empty({"description": create.get("description", "")}), trailing_newline=True),
             )
         )

@@ -287,3 +287,128 @@ def test_opsgenie_every_field_update_alerts_and_teams(
     assert create.body["details"]["severity"] == "overridden"
     assert ("PUT", f"/genie/v2/alerts/{KEY_HASH}/message") in by_method
     assert ("PUT", f"/genie/v2/alerts/{KEY_HASH}/description") in by_method
+
+
+# ---------------------------------------------------------------- victorops
+
+
+def test_victorops_defaults_and_custom_fields(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="vo",
+        global_yaml="  victorops_api_url: '$SINK/vo/'\n  victorops_api_key: 'vo-key'\n",
+        receivers_yaml="""\
+  - name: vo
+    victorops_configs:
+      - routing_key: 'team-{{ .CommonLabels.job }}'
+        message_type: 'SEVERE'
+        custom_fields: {zeta: '{{ .Status }}', alpha: 'a <b>'}
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    trigger, recovery = oracle[0][0], oracle[1][0]
+    assert trigger.path == "/vo/vo-key/team-api"
+    assert trigger.body["message_type"] == "CRITICAL"
+    assert recovery.body["message_type"] == "RECOVERY"
+    assert trigger.body["entity_id"] == KEY_HASH
+    assert trigger.body["zeta"] == "firing"
+
+
+def test_victorops_custom_templates_and_allowed_type(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="vo",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: vo
+    victorops_configs:
+      - api_url: '$SINK/victor/'
+        api_key: 'k'
+        routing_key: 'rk'
+        message_type: '{{ if eq .CommonLabels.severity "page" }}WARNING{{ end }}'
+        state_message: '{{ template "custom.body" . }}'
+        entity_display_name: '{{ template "custom.title" . }}'
+        monitoring_tool: 'prom'
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    assert oracle[0][0].body["message_type"] == "WARNING"
+
+
+# ---------------------------------------------------------------- discord
+
+
+def test_discord_default_and_custom_templates(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="disc",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: disc
+    discord_configs:
+      - webhook_url: '$SINK/api/webhooks/1/tok'
+      - webhook_url: '$SINK/api/webhooks/2/tok'
+        title: '{{ template "custom.title" . }}'
+        message: '{{ template "custom.body" . }} <&>'
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 2)], tmp_path)
+    colors = {one.body["embeds"][0]["color"] for one in oracle[0]}
+    assert colors == {0x992D22}
+    assert all(one.body["content"] == "" for one in oracle[0])
+
+
+def test_discord_resolved_is_green(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="disc",
+        receivers_yaml="""\
+  - name: disc
+    discord_configs:
+      - webhook_url: '$SINK/api/webhooks/1/tok'
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    assert oracle[1][0].body["embeds"][0]["color"] == 0x2ECC71
+
+
+# ---------------------------------------------------------------- webex
+
+
+def test_webex_default_message_and_bearer_token(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="wx",
+        global_yaml="  webex_api_url: '$SINK/v1/messages'\n",
+        receivers_yaml="""\
+  - name: wx
+    webex_configs:
+      - room_id: 'room-1'
+        http_config:
+          authorization: {credentials: 'bot-token'}
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    request = oracle[0][0]
+    assert request.headers["authorization"] == "Bearer bot-token"
+    assert request.body["roomId"] == "room-1"
+
+
+def test_webex_message_truncated_to_7439_bytes(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    # 2-byte and 3-byte characters around the cut: the truncation must not split one.
+    repeated = "{{ range .Alerts }}é€{{ .Annotations.summary }}{{ end }}" * 120
+    scenario = ReceiverScenario(
+        receiver="wx",
+        receivers_yaml=f"""\
+  - name: wx
+    webex_configs:
+      - room_id: 'room-1'
+        api_url: '$SINK/webex'
+        message: '{repeated}'
+        http_config:
+          authorization: {{credentials: 'bot-token'}}
+""",
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    message = oracle[0][0].body["markdown"]
+    assert message.endswith("…")
+    assert 7436 <= len(message.encode()) <= 7439

@@ -328,7 +328,8 @@ def webhook_config(url: str, **extra: object) -> Config:
                 name="team-x",
                 integrations={
                     "webhook_configs": [{"url": url, "send_resolved": True, "max_alerts": 0, **extra}],
-                    "email_configs": [{"to": "x@example.org"}],
+                    # A type without an implementation is skipped (logged), not an error.
+                    "future_configs": [{"to": "x@example.org"}],
                 },
             ),
             Receiver(name="blackhole"),
