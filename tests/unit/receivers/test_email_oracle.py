@@ -319,3 +319,43 @@ async def test_port_465_alertmanager_insists_on_starttls_we_do_not(
         assert server.wait_for_messages(3)[2].encrypted
     finally:
         server.__exit__(None, None, None)
+
+
+async def test_tocsin_daemon_and_alertmanager_send_the_same_email(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    """Whole processes: each daemon gets the same config (its own SMTP server), the same
+    alerts, and the two messages must match."""
+    certs = TestCertificates(tmp_path)
+    start = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with (
+        SmtpServer(starttls_context=certs.server_context(), users={"am": "pw"}) as for_alertmanager,
+        SmtpServer(starttls_context=certs.server_context(), users={"am": "pw"}) as for_tocsin,
+    ):
+
+        def config(server: SmtpServer) -> str:
+            return alertmanager_config(
+                {
+                    "to": "ops@example.org",
+                    "smarthost": server.smarthost,
+                    "headers": {"X-Severity": "{{ .CommonLabels.severity }}"},
+                    "tls_config": {"ca_file": str(certs.ca_file)},
+                }
+            ).replace(
+                "route:",
+                "global:\n  smtp_from: Alerts <alerts@example.org>\n  smtp_auth_username: am\n"
+                "  smtp_auth_password: pw\nroute:",
+                1,
+            )
+
+        daemons = daemon_factory.start_many(
+            [("alertmanager", config(for_alertmanager)), ("tocsin", config(for_tocsin))],
+            extra_args=[f"--web.external-url={EXTERNAL_URL}/"],
+        )
+        for daemon in daemons:
+            post_alerts(daemon, firing_alerts(start))
+        [theirs] = for_alertmanager.wait_for_messages(1)
+        [ours] = for_tocsin.wait_for_messages(1)
+    assert normalise(ours) == normalise(theirs)
+    assert (ours.login, ours.encrypted, ours.mail_from) == (theirs.login, theirs.encrypted, theirs.mail_from)
+    assert ours.parsed()["X-Severity"] == "critical"
