@@ -15,6 +15,8 @@ on accept, client side on connect); packets stay on UDP.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import errno
 import ipaddress
 import logging
@@ -25,6 +27,7 @@ from typing import Final, Protocol
 
 import trio
 
+from cluster import replication as pb
 from cluster.core import Address, CodecError, stream_message_length
 
 logger = logging.getLogger(__name__)
@@ -193,4 +196,230 @@ class NetTransport:
             return stream
         tls = trio.SSLStream(stream, self._client_ssl, server_hostname=self._client_server_name or dest.host)
         await tls.do_handshake()
+        return tls
+
+
+# --- Alertmanager's TLS transport -----------------------------------------------------------
+#
+# With --cluster.tls-config, Alertmanager carries *all* memberlist traffic over TLS/TCP.
+# Every connection starts with frames of a 4-byte little-endian length and a protobuf
+# clusterpb.MemberlistMessage{version "v0.1.0", kind STREAM 0 | PACKET 1, from_addr, msg}.
+# A PACKET frame carries one datagram; connections that carry packets are pooled and
+# reused. A STREAM frame (no payload) turns the rest of the connection into a plain
+# memberlist stream.
+
+TLS_MESSAGE_VERSION: Final = "v0.1.0"
+TLS_KIND_STREAM: Final = 0
+TLS_KIND_PACKET: Final = 1
+TLS_FRAME_LENGTH_BYTES: Final = 4
+# A packet frame holds at most one datagram plus a few header bytes; anything much larger
+# is not from a well-behaved peer.
+MAX_TLS_FRAME_BYTES: Final = MAX_DATAGRAM_BYTES + 1024
+# Alertmanager's connection pool is an LRU of 1024 connections.
+TLS_POOL_CAPACITY: Final = 1024
+# Alertmanager dials pooled packet connections with DefaultTCPTimeout.
+TLS_DIAL_TIMEOUT_S: Final = 10.0
+
+
+def encode_tls_frame(kind: int, from_addr: str, message: bytes) -> bytes:
+    body = pb.encode_bytes_field(1, TLS_MESSAGE_VERSION.encode())
+    if kind:
+        body += pb.encode_varint_field(2, kind)
+    if from_addr:
+        body += pb.encode_bytes_field(3, from_addr.encode())
+    if message:
+        body += pb.encode_bytes_field(4, message)
+    return len(body).to_bytes(TLS_FRAME_LENGTH_BYTES, "little") + body
+
+
+def decode_tls_message(body: bytes) -> tuple[str, int, str, bytes]:
+    """(version, kind, from_addr, msg) of one MemberlistMessage. Raises ProtobufError."""
+    version, kind, from_addr, message = "", 0, "", b""
+    for field, wire_type, value in pb.iter_fields(body):
+        if field == 1:
+            version = pb.expect_string(field, wire_type, value)
+        elif field == 2:
+            kind = pb.expect_int(field, wire_type, value)
+        elif field == 3:
+            from_addr = pb.expect_string(field, wire_type, value)
+        elif field == 4:
+            message = pb.expect_bytes(field, wire_type, value)
+    return version, kind, from_addr, message
+
+
+class _BufferedStream(trio.abc.Stream):
+    """A stream that first returns bytes already read past a frame."""
+
+    def __init__(self, inner: trio.abc.Stream, leftover: bytes) -> None:
+        self._inner = inner
+        self._leftover = leftover
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._leftover:
+            size = len(self._leftover) if max_bytes is None else max_bytes
+            chunk, self._leftover = self._leftover[:size], self._leftover[size:]
+            await trio.lowlevel.checkpoint()
+            return chunk
+        return bytes(await self._inner.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _read_tls_frame(stream: trio.abc.ReceiveStream, buffer: bytearray) -> bytes | None:
+    """One frame body from `stream` (consuming it from `buffer`), or None at a clean EOF."""
+    while True:
+        if len(buffer) >= TLS_FRAME_LENGTH_BYTES:
+            size = int.from_bytes(buffer[:TLS_FRAME_LENGTH_BYTES], "little")
+            if size > MAX_TLS_FRAME_BYTES:
+                raise TransportError(f"TLS frame of {size} bytes exceeds {MAX_TLS_FRAME_BYTES}")
+            end = TLS_FRAME_LENGTH_BYTES + size
+            if len(buffer) >= end:
+                body = bytes(buffer[TLS_FRAME_LENGTH_BYTES:end])
+                del buffer[:end]
+                return body
+        chunk = await stream.receive_some(STREAM_READ_CHUNK_BYTES)
+        if not chunk:
+            if buffer:
+                raise TransportError("connection closed inside a TLS frame")
+            return None
+        buffer += chunk
+
+
+def _parse_from_addr(text: str, fallback_host: str) -> Address | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    host = host.strip("[]")
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            host = fallback_host
+    except ValueError:
+        pass
+    return Address(host, int(port))
+
+
+@dataclasses.dataclass(slots=True)
+class _PooledConnection:
+    stream: trio.SSLStream[trio.SocketStream]
+    lock: trio.Lock
+
+
+class TlsTransport:
+    """Alertmanager-compatible TLS transport: packets and streams over TLS/TCP."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        server_ssl: ssl.SSLContext,
+        client_ssl: ssl.SSLContext,
+        client_server_name: str = "",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._server_ssl = server_ssl
+        self._client_ssl = client_ssl
+        self._client_server_name = client_server_name
+        self._from_addr = ""
+        self._pool: collections.OrderedDict[Address, _PooledConnection] = collections.OrderedDict()
+        self._inbound = trio.CapacityLimiter(MAX_INBOUND_STREAMS)
+
+    async def serve(
+        self, handler: TransportHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        listeners = await trio.open_ssl_over_tcp_listeners(self.port, self._server_ssl, host=self.host or None)
+        tcp_listener = listeners[0].transport_listener
+        assert isinstance(tcp_listener, trio.SocketListener)
+        bound = tcp_listener.socket.getsockname()
+        address = Address(str(bound[0]), int(bound[1]))
+        self._from_addr = f"[{address.host}]:{address.port}" if ":" in address.host else f"{address.host}:{address.port}"
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(trio.serve_listeners, self._connection_task(handler), listeners)
+                task_status.started(address)
+        finally:
+            for pooled in self._pool.values():
+                await pooled.stream.aclose()
+            self._pool.clear()
+
+    def _connection_task(
+        self, handler: TransportHandler
+    ) -> Callable[[trio.SSLStream[trio.SocketStream]], Awaitable[None]]:
+        async def serve_one(stream: trio.SSLStream[trio.SocketStream]) -> None:
+            try:
+                self._inbound.acquire_nowait()
+            except trio.WouldBlock:
+                await stream.aclose()
+                return
+            try:
+                async with stream:
+                    await self._serve_connection(handler, stream)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, TransportError) as error:
+                logger.debug("TLS gossip connection error: %s", error)
+            except Exception as error:  # a malformed frame must not take the listener down
+                logger.debug("TLS gossip connection dropped: %r", error)
+            finally:
+                self._inbound.release()
+
+        return serve_one
+
+    async def _serve_connection(self, handler: TransportHandler, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        remote = _peer_address(stream.transport_stream)
+        buffer = bytearray()
+        while True:
+            body = await _read_tls_frame(stream, buffer)
+            if body is None:
+                return
+            version, kind, from_addr, message = decode_tls_message(body)
+            if version != TLS_MESSAGE_VERSION:
+                raise TransportError("tls memberlist message version incompatible")
+            if kind == TLS_KIND_STREAM:
+                await handler.stream_received(remote, _BufferedStream(stream, bytes(buffer)))
+                return
+            if kind != TLS_KIND_PACKET:
+                raise TransportError("could not read from either stream or packet channel")
+            src = _parse_from_addr(from_addr, remote.host) or remote
+            await handler.packet_received(src, message)
+
+    async def _dial(self, dest: Address) -> trio.SSLStream[trio.SocketStream]:
+        with trio.fail_after(TLS_DIAL_TIMEOUT_S):
+            tcp = await trio.open_tcp_stream(dest.host, dest.port)
+            tls = trio.SSLStream(tcp, self._client_ssl, server_hostname=self._client_server_name or dest.host)
+            await tls.do_handshake()
+        return tls
+
+    async def send_packet(self, dest: Address, data: bytes) -> None:
+        pooled = self._pool.get(dest)
+        try:
+            if pooled is None:
+                pooled = _PooledConnection(await self._dial(dest), trio.Lock())
+                self._pool[dest] = pooled
+                while len(self._pool) > TLS_POOL_CAPACITY:
+                    _, evicted = self._pool.popitem(last=False)
+                    await evicted.stream.aclose()
+            self._pool.move_to_end(dest)
+            async with pooled.lock:
+                await pooled.stream.send_all(encode_tls_frame(TLS_KIND_PACKET, self._from_addr, data))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, ssl.SSLError) as error:
+            if pooled is not None and self._pool.get(dest) is pooled:
+                del self._pool[dest]
+                await pooled.stream.aclose()
+            raise OSError(errno.ECONNRESET, f"TLS packet to {dest}: {error}") from error
+
+    async def connect(self, dest: Address) -> trio.abc.Stream:
+        try:
+            tls = await self._dial(dest)
+            await tls.send_all(encode_tls_frame(TLS_KIND_STREAM, "", b""))
+        except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as error:
+            raise OSError(errno.ECONNRESET, f"TLS stream to {dest}: {error}") from error
         return tls
