@@ -276,6 +276,9 @@ class Application:
         metrics.dispatcher_aggregation_groups.source = lambda: float(
             self.runtime.dispatcher.group_count if self.runtime is not None else 0
         )
+        metrics.silences.source = lambda: {
+            state.value: count for state, count in self.silences.count_by_state(self.clock()).items()
+        }
         metrics.cluster_enabled.set(0)
 
     # ------------------------------------------------------------------ reload

@@ -34,6 +34,7 @@ PRECREATED_INTEGRATIONS = (
     "email", "pagerduty", "wechat", "pushover", "slack", "opsgenie", "webhook", "victorops", "sns", "telegram",
 )
 ALERT_STATES = ("active", "suppressed", "unprocessed")
+SILENCE_STATES = ("active", "expired", "pending")
 API_VERSIONS = ("v1", "v2")
 ALERT_STATUSES = ("firing", "resolved")
 
@@ -153,6 +154,11 @@ class Metrics:
             "regardless of their expiry.", "state", ALERT_STATES
         )
         r.register(self.marked_alerts)
+
+        self.silences = _CallbackGauges(
+            "alertmanager_silences", "How many silences by state.", "state", SILENCE_STATES
+        )
+        r.register(self.silences)
 
         # Configuration.
         self.config_hash = Gauge("alertmanager_config_hash", "Hash of the currently loaded alertmanager "

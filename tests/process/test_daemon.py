@@ -214,6 +214,7 @@ def test_metrics_count_received_alerts(tocsin_factory: Any) -> None:
     assert 'alertmanager_alerts_invalid_total{version="v2"} 1.0' in text
     assert 'alertmanager_alerts{state="active"}' in text
     assert "alertmanager_config_last_reload_successful 1.0" in text
+    assert 'alertmanager_silences{state="active"} 0.0' in text
 
 
 def test_webhook_delivered_end_to_end(tocsin_factory: Any) -> None:
