@@ -27,6 +27,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # would work too, but polling keeps the predicate free to look at anything.
 WAIT_POLL_SECONDS = 0.02
 DEFAULT_WAIT_SECONDS = 20.0
+LISTEN_BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _RecordingServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog: a daemon flushing many groups at once opens many connections at
+    # once; the stdlib default of 5 turns that burst into resets and SYN retries.
+    request_queue_size = LISTEN_BACKLOG
     sink: RecordingSink
 
     def handle_error(self, request: Any, client_address: Any) -> None:
