@@ -37,6 +37,24 @@ class GoValue:
         return [self.go_field(name) for name in self.go_fields]
 
 
+class GoTypedInt(int):
+    """An integer of a named Go type other than int (uint64, int64), for type names in output."""
+
+    go_type = "int64"
+
+    def __new__(cls, value: int, go_type: str) -> GoTypedInt:
+        instance = super().__new__(cls, value)
+        instance.go_type = go_type
+        return instance
+
+
+class GoNilPointer:
+    """A typed nil pointer inside a struct (time.Time's location when it is UTC)."""
+
+    def __init__(self, go_type: str) -> None:
+        self.go_type = go_type
+
+
 class SafeHTML(str):
     """html/template.HTML: trusted markup that the HTML escaper leaves alone."""
 
@@ -75,6 +93,8 @@ NO_VALUE = NoValue()
 def go_type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, GoTypedInt | GoNilPointer):
+        return value.go_type
     if isinstance(value, int):
         return "int"
     if isinstance(value, float):
@@ -198,7 +218,7 @@ def format_value(value: Any, verb: str = "v") -> str:
         return format_float(value, "g")
     if isinstance(value, str):
         return str.__str__(value)
-    if value is None:
+    if value is None or isinstance(value, GoNilPointer):
         return "<nil>"
     if value is NO_VALUE:
         return "<no value>"
@@ -251,10 +271,12 @@ class _Spec:
         return " " * fill + text
 
 
-def _bad_verb(verb: str, value: Any) -> str:
+def _bad_verb(verb: str, value: Any, spec: _Spec | None = None) -> str:
+    """`%!verb(type=value)`; Go prints the value with %v and the flags, width and precision given."""
     if value is None:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type_name(value)}={format_value(value)})"
+    shown = format_with_verb(value, "v", spec) if spec is not None else format_value(value)
+    return f"%!{verb}({go_type_name(value)}={shown})"
 
 
 def _format_integer(value: int, verb: str, spec: _Spec) -> str:
@@ -279,7 +301,7 @@ def _format_integer(value: int, verb: str, spec: _Spec) -> str:
     elif verb == "U":
         return spec.pad(f"U+{value:04X}")
     else:
-        return _bad_verb(verb, value)
+        return _bad_verb(verb, value, spec)
     if spec.precision is not None:
         digits = digits.zfill(spec.precision) if spec.precision else ("" if magnitude == 0 else digits)
     if spec.sharp:
@@ -306,7 +328,7 @@ def _format_integer(value: int, verb: str, spec: _Spec) -> str:
 
 def _format_float_verb(value: float, verb: str, spec: _Spec) -> str:
     if verb not in "veEfFgGxX" or verb in "xX":
-        return _bad_verb(verb, value)
+        return _bad_verb(verb, value, spec)
     go_verb = "g" if verb == "v" else "f" if verb == "F" else verb
     precision = -1 if spec.precision is None else spec.precision
     if go_verb in "eEf" and spec.precision is None:
@@ -357,7 +379,7 @@ def _format_string(value: str, verb: str, spec: _Spec) -> str:
             return spec.pad(" ".join(prefix + piece for piece in pieces))
         prefix = ("0x" if verb == "x" else "0X") if spec.sharp and pieces else ""
         return spec.pad(prefix + "".join(pieces))
-    return _bad_verb(verb, value)
+    return _bad_verb(verb, value, spec)
 
 
 def _ascii_escape(char: str) -> str:
@@ -369,7 +391,7 @@ def format_with_verb(value: Any, verb: str, spec: _Spec) -> str:
     if isinstance(value, bool):
         if verb in "tv":
             return spec.pad("true" if value else "false")
-        return _bad_verb(verb, value)
+        return _bad_verb(verb, value, spec)
     if isinstance(value, int):
         return _format_integer(value, verb, spec)
     if isinstance(value, float):
@@ -379,25 +401,29 @@ def format_with_verb(value: Any, verb: str, spec: _Spec) -> str:
     if value is None:
         if verb == "v":
             return spec.pad("<nil>")
-        return _bad_verb(verb, value)
+        return _bad_verb(verb, value, spec)
     if value is NO_VALUE:
         return spec.pad("<no value>") if verb == "v" else f"%!{verb}(<no value>)"
+    if isinstance(value, GoNilPointer):
+        if verb == "v":
+            return spec.pad("<nil>")
+        if verb in "bodxX":
+            return _format_integer(0, verb, spec)
+        return f"%!{verb}({value.go_type}={spec.pad('<nil>')})"
     if isinstance(value, GoValue):
         text = value.go_string()
         if text is not None and verb in "vsqxX":
             return _format_string(text, "s" if verb == "v" else verb, spec)
-        parts = [format_with_verb(item, verb, _Spec()) for item in value.go_struct_values()]
-        return spec.pad("{" + " ".join(parts) + "}")
+        # Flags, width and precision apply to each element, never to the container.
+        parts = [format_with_verb(item, verb, spec) for item in value.go_struct_values()]
+        return "{" + " ".join(parts) + "}"
     if isinstance(value, Mapping):
-        pairs = []
-        for key in sorted(value):
-            pairs.append(
-                f"{format_with_verb(key, verb, _Spec())}:{format_with_verb(value[key], verb, _Spec())}"
-            )
-        return spec.pad("map[" + " ".join(pairs) + "]")
+        pairs = [
+            f"{format_with_verb(key, verb, spec)}:{format_with_verb(value[key], verb, spec)}"
+            for key in sorted(value)
+        ]
+        return "map[" + " ".join(pairs) + "]"
     if isinstance(value, Sequence):
-        if verb in "xX" and all(isinstance(item, str) for item in value) and not isinstance(value, TypedList):
-            pass
         parts = [format_with_verb(item, verb, spec) for item in value]
         return "[" + " ".join(parts) + "]"
     return spec.pad(str(value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notify.template.gofmt import GoValue
+from notify.template.gofmt import GoNilPointer, GoTypedInt, GoValue
 
 _MONTHS = [
     "January",
@@ -110,7 +110,11 @@ class GoTime(GoValue):
 
         Only a UTC time's location prints predictably (a nil pointer, 0)."""
         seconds_since_year_one = (self.moment - _YEAR_ONE) // timedelta(seconds=1)
-        return [self.nanosecond(), seconds_since_year_one, 0]
+        return [
+            GoTypedInt(self.nanosecond(), "uint64"),
+            GoTypedInt(seconds_since_year_one, "int64"),
+            GoNilPointer("*time.Location"),
+        ]
 
     def zone_name(self) -> str:
         tz = self.moment.tzinfo

@@ -206,8 +206,35 @@ _FUNCTIONS = [
     "stringSlice",
     "and 1",
     'or ""',
+    'printf "%q|%x|%5.1f|%-4v|%t|%c|%U"',
+    'printf "%08.3f|%+d|%o|%X|%e"',
+    "slice",
+    "index",
+    'index (stringSlice "a" "b")',
+    "urlquery 1",
+    'ne "x"',
+    "le 1",
+    'ge ""',
+    "println 1",
 ]
-_TEXTS = ["", " ", "a", "\n", "<b>", " x ", "{", "}", "$"]
+_TEXTS = [
+    "",
+    " ",
+    "a",
+    "\n",
+    "<b>",
+    " x ",
+    "{",
+    "}",
+    "$",
+    "{{ $v }}",
+    "{{ $ }}",
+    "{{ break }}",
+    "{{ continue }}",
+]
+
+
+_DEFAULT_CALLS = ["__subject", "__alertmanagerURL", "__text_alert_list", "slack.default.fallback"]
 
 
 def _operand() -> st.SearchStrategy[str]:
@@ -244,6 +271,9 @@ def _body() -> st.SearchStrategy[str]:
                 inner,
             ),
             st.builds(lambda p, b: "{{ with " + p + " }}" + b + "{{ end }}", _pipeline(), inner),
+            st.builds(lambda p, b: "{{ $v := " + p + " }}" + b, _pipeline(), inner),
+            st.builds(lambda p: '{{ template "gen" ' + p + " }}", _pipeline()),
+            st.builds(lambda name: '{{ template "' + name + '" . }}', st.sampled_from(_DEFAULT_CALLS)),
             st.builds(
                 lambda p, b, e: (
                     "{{ range $i, $v := " + p + " }}{{ $i }}" + b + "{{ else }}" + e + "{{ end }}"
@@ -259,7 +289,11 @@ def _body() -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(text=_body())
-def test_generated_templates_match_go(go: GoRenderer, templates: Templates, text: str) -> None:
-    assert_same(go.render(text, SAMPLE_DATA), render_ours(templates, text, SAMPLE_DATA), text)
+_GENERATED_DEFINE = '{{ define "gen" }}<{{ . }}>{{ end }}'
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(text=_body(), html=st.booleans())
+def test_generated_templates_match_go(go: GoRenderer, templates: Templates, text: str, html: bool) -> None:
+    text = _GENERATED_DEFINE + text
+    assert_same(go.render(text, SAMPLE_DATA, html), render_ours(templates, text, SAMPLE_DATA, html), text)
