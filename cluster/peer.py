@@ -60,8 +60,9 @@ from cluster.core import (
 )
 from cluster.core.messages import PushPull
 from cluster.replication import Replicator
-from cluster.security import Keyring, SecurityError
-from cluster.transport import Transport, TransportError, read_stream_message
+from cluster.security import PACKET_OVERHEAD_BYTES, Keyring, SecurityError
+from cluster.tlsconfig import load_tls_config
+from cluster.transport import NetTransport, TlsTransport, Transport, TransportError, read_stream_message
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +138,62 @@ def core_config(
     )
     if encrypted:
         # Encryption adds version, nonce and tag; keep the datagram under the same budget.
-        from cluster.security import PACKET_OVERHEAD_BYTES
-
         config = dataclasses.replace(config, udp_buffer_size=config.udp_buffer_size - PACKET_OVERHEAD_BYTES)
     return with_peer_count(config, known_peers)
+
+
+def build_peer(
+    *,
+    listen_address: str,
+    advertise_address: str = "",
+    known_peers: Sequence[str] = (),
+    name: str = "",
+    gossip_interval: timedelta = timedelta(milliseconds=200),
+    push_pull_interval: timedelta = timedelta(minutes=1),
+    tcp_timeout: timedelta = timedelta(seconds=10),
+    probe_timeout: timedelta = timedelta(milliseconds=500),
+    probe_interval: timedelta = timedelta(seconds=1),
+    settle_timeout: timedelta = timedelta(minutes=1),
+    reconnect_interval: timedelta = timedelta(seconds=10),
+    reconnect_timeout: timedelta = timedelta(hours=6),
+    allow_insecure_public_advertise: bool = False,
+    tls_config_file: str = "",
+    key_file: str = "",
+    replicator: Replicator | None = None,
+) -> Peer:
+    """A Peer configured from Alertmanager's --cluster.* flags (plus tocsin's
+    --cluster.peer-name and --cluster.key-file). Raises PeerError, TLSConfigError or
+    SecurityError for bad settings; nothing is bound until `run`."""
+    host, port = split_host_port(listen_address)
+    keyring = Keyring.from_file(key_file) if key_file else None
+    settings = PeerSettings(
+        listen_address=listen_address,
+        advertise_address=advertise_address,
+        known_peers=tuple(known_peers),
+        name=name,
+        core=core_config(
+            len(known_peers),
+            gossip_interval,
+            push_pull_interval,
+            tcp_timeout,
+            probe_timeout,
+            probe_interval,
+            encrypted=keyring is not None,
+        ),
+        settle_timeout_s=settle_timeout.total_seconds(),
+        reconnect_interval_s=reconnect_interval.total_seconds(),
+        reconnect_timeout_s=reconnect_timeout.total_seconds(),
+        allow_insecure_public_advertise=allow_insecure_public_advertise,
+        keyring=keyring,
+    )
+    tls = load_tls_config(tls_config_file) if tls_config_file else None
+    transport: Transport
+    if tls is not None:
+        logger.info("using TLS for gossip")
+        transport = TlsTransport(host, port, tls.server_context(), tls.client_context(), tls.server_name)
+    else:
+        transport = NetTransport(host, port)
+    return Peer(settings, transport, replicator)
 
 
 def default_peer_name() -> str:
@@ -659,6 +712,7 @@ __all__ = [
     "Peer",
     "PeerError",
     "PeerSettings",
+    "build_peer",
     "core_config",
     "default_peer_name",
     "discover_advertise_host",
