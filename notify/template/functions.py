@@ -300,8 +300,14 @@ def to_upper(text: str) -> str:
     return text.upper() if text.isascii() else _map_runes(text, str.upper)
 
 
+# The one rune whose simple (Go) lowercase differs from the first rune of its full (Python) one.
+_SIMPLE_LOWER_EXCEPTIONS = {"\u0130": "i"}
+
+
 def to_lower(text: str) -> str:
-    return text.lower() if text.isascii() else _map_runes(text, str.lower)
+    if text.isascii():
+        return text.lower()
+    return _map_runes(text, lambda char: _SIMPLE_LOWER_EXCEPTIONS.get(char) or char.lower())
 
 
 # Word-break classes (Unicode UAX #29, simplified to what labels and annotations contain).
@@ -337,7 +343,7 @@ def title(text: str) -> str:
                 out.append(_title_rune(char))
                 seen_cased = True
             elif _is_letter(char):
-                out.append(to_lower(char))
+                out.append(char.lower())  # x/text uses the full mapping here, unlike toLower
             else:
                 out.append(char)
             continue
@@ -358,8 +364,8 @@ def title(text: str) -> str:
 
 
 def _title_rune(char: str) -> str:
-    titled = char.title()
-    return titled if len(titled) == 1 else char.upper() if len(char.upper()) == 1 else char
+    # Full title-case mapping, as x/text/cases: "ß" -> "Ss", "ﬁ" -> "Fi".
+    return char.title()
 
 
 def join(separator: str, items: Sequence[str]) -> str:

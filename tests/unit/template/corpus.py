@@ -152,6 +152,11 @@ TEXT_SNIPPETS = [
     "{{ /* bad comment */ }}",
     '{{ "a" \n }}',
     '{{ .Status | toUpper | printf "%s!" | len }}',
+    '{{ title "ß straße ǆemal ﬁsh ŉa" }}',
+    '{{ toUpper "straße ǆ ﬁ ŉ" }}|{{ toLower "İSTANBUL ẞ Ǆ" }}',
+    '{{ title "İSTANBUL ÉCOLE αβγ" }}',
+    '{{ title "3am 3AM a3B hello.world foo:bar x,y 1,000.5 a_b-c d–e" }}',
+    "{{ title \"o'neil l'ami ‘quoted’ can’t\" }}",
 ]
 
 HTML_SNIPPETS = [
