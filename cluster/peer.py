@@ -351,6 +351,8 @@ class Peer:
         self._stream_slots = trio.CapacityLimiter(MAX_OUTBOUND_STREAMS)
         self._failed: dict[Address, _FailedPeer] = {}
         self._joined_once = False
+        # False when a --cluster.peer name did not resolve: we cannot know we are alone.
+        self._all_peers_resolved = True
         self.advertise = Address("", 0)
         self.bound = Address("", 0)
         self.packet_errors = 0
@@ -411,7 +413,7 @@ class Peer:
                     self.replicator.set_cluster_size(self.cluster_size)
                 logger.info("cluster peer %s listening on %s, advertising %s", self.name, self.bound, self.advertise)
                 peers = await self._resolve_peers()
-                if not peers and self._only_self_configured():
+                if not peers and self._all_peers_resolved:
                     logger.info("no other peers configured: settled alone")
                     self._ready.set()
                 nursery.start_soon(self._clock_loop)
@@ -601,6 +603,7 @@ class Peer:
         """Resolved --cluster.peer addresses other than our own; names that fail to
         resolve are skipped (and retried on the next refresh)."""
         resolved: list[Address] = []
+        self._all_peers_resolved = True
         for text in self.settings.known_peers:
             try:
                 host, port = split_host_port(text)
@@ -611,6 +614,7 @@ class Peer:
                 hosts = await self._resolve(host)
             except OSError as error:
                 logger.debug("resolving peer %s failed: %s", host, error)
+                self._all_peers_resolved = False
                 continue
             for ip in hosts:
                 address = Address(_canonical_ip(ip), port)
@@ -631,16 +635,6 @@ class Peer:
             nursery.start_soon(self._periodic, self.settings.reconnect_interval_s, self._reconnect)
             nursery.start_soon(self._periodic, FAILED_PEER_SWEEP_INTERVAL_S, self._sweep_failed)
             nursery.start_soon(self._periodic, self.settings.refresh_interval_s, self._refresh)
-
-    def _only_self_configured(self) -> bool:
-        for text in self.settings.known_peers:
-            try:
-                host, port = split_host_port(text)
-            except PeerError:
-                continue
-            if port != self.advertise.port or host not in (self.advertise.host, "localhost"):
-                return False
-        return True
 
     async def _initial_join(self, peers: list[Address]) -> None:
         delay = INITIAL_JOIN_RETRY_S

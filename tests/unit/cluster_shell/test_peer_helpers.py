@@ -144,3 +144,33 @@ def test_decrypt_errors(message: bytes, error: str) -> None:
 def test_plaintext_stream_is_refused_when_encryption_is_on() -> None:
     with pytest.raises(SecurityError, match="remote state is not encrypted"):
         Keyring([bytes(16)]).decrypt_stream(b"\x06" + bytes(20))
+
+
+async def test_a_peer_list_naming_only_ourselves_settles_at_once() -> None:
+    # A one-replica StatefulSet: --cluster.peer names the pod itself.
+    async def resolve(host: str) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        return {"am-0.am": ["10.0.0.9"]}.get(host, [host])
+
+    settings = peer_module.PeerSettings(listen_address="10.0.0.9:9094", known_peers=("am-0.am:9094",), name="x")
+    alone = peer_module.Peer(settings, MemoryNetwork().transport("10.0.0.9", 9094), resolver=resolve)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alone.run)
+        assert alone.ready()
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_unresolvable_peer_name_does_not_count_as_alone() -> None:
+    async def resolve(host: str) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        if host == "am-1.am":
+            raise OSError("no such host")
+        return [host]
+
+    settings = peer_module.PeerSettings(listen_address="10.0.0.9:9094", known_peers=("am-1.am:9094",), name="x")
+    waiting = peer_module.Peer(settings, MemoryNetwork().transport("10.0.0.9", 9094), resolver=resolve)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(waiting.run)
+        assert not waiting.ready()
+        assert waiting.status()["status"] == "settling"
+        nursery.cancel_scope.cancel()
