@@ -136,3 +136,19 @@ def test_user_file_overrides_default_but_empty_define_does_not(
 def test_duplicate_define_in_one_file_is_an_error(templates: Templates, sample: TemplateData) -> None:
     with pytest.raises(TemplateParseError, match='multiple definition of template "x"'):
         templates.execute_text('{{ define "x" }}y{{ end }}{{ define "x" }}z{{ end }}', sample)
+
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.iterdir()), ids=lambda path: path.name)
+def test_default_template_matches_recorded_go_output(
+    templates: Templates, sample: TemplateData, path: pathlib.Path
+) -> None:
+    """Outputs recorded from amtool 0.25 with Alertmanager's own templates (file name = template)."""
+    name, _, kind = path.name.rpartition(".")
+    text = '{{ template "' + name + '" . }}'
+    rendered = (
+        templates.execute_html(text, sample) if kind == "html" else templates.execute_text(text, sample)
+    )
+    assert rendered == path.read_text()
