@@ -131,3 +131,39 @@ async def test_encrypted_peers_talk_and_a_wrong_key_stays_out() -> None:
         assert [m.name for m in plain.peer.members()] == ["d"]
         assert not stranger.state.items and not plain.state.items
         nursery.cancel_scope.cancel()
+
+
+def free_port() -> int:
+    import socket
+
+    while True:
+        with socket.socket() as tcp:
+            tcp.bind((HOST, 0))
+            port = int(tcp.getsockname()[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+
+
+async def test_fresh_cluster_started_together_is_ready_within_three_seconds() -> None:
+    # Every replica lists all three (as a StatefulSet does) and they start at once.
+    ports = [free_port() for _ in range(3)]
+    everyone = [f"{HOST}:{port}" for port in ports]
+    peers = []
+    for index, port in enumerate(ports):
+        settings = PeerSettings(
+            listen_address=f"{HOST}:{port}", known_peers=tuple(everyone), name=f"r{index}", settle_timeout_s=60.0
+        )
+        peers.append(Peer(settings, NetTransport(HOST, port), Replicator(lambda: datetime.now(UTC))))
+    async with trio.open_nursery() as nursery:
+        started = trio.current_time()
+        for peer in peers:
+            nursery.start_soon(peer.run)
+        await until(lambda: all(p.ready() and len(p.members()) == 3 for p in peers if p._node is not None)
+                    and all(p._node is not None for p in peers), 3.0)
+        assert trio.current_time() - started < 3.0
+        assert sorted(p.position() for p in peers) == [0, 1, 2]
+        nursery.cancel_scope.cancel()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cluster import replication
 from cluster.replication import OVERSIZED_PART_BYTES, OVERSIZED_QUEUE_SLOTS, Part, Replicator
@@ -153,3 +155,13 @@ def test_overlong_varint_is_refused() -> None:
         replication.decode_varint(b"\xff" * 10 + b"\x01", 0)
     with pytest.raises(replication.ProtobufError, match="overflow"):
         replication.decode_varint(b"\xff" * 9 + b"\x7f", 0)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300)
+def test_replicator_never_raises_on_arbitrary_bytes(data: bytes) -> None:
+    replicator, _, _ = make()
+    replicator.notify_user_msg(data)
+    replicator.merge_remote_state(data)
+    # Whatever was accepted, the local state still encodes and decodes.
+    assert [p.key for p in replication.decode_full_state(replicator.local_state())] == ["sil", "nfl"]
