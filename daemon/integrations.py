@@ -43,10 +43,13 @@ from notify.receivers.discord import DiscordConfig, DiscordIntegration
 from notify.receivers.email import EmailIntegration
 from notify.receivers.opsgenie import OpsgenieConfig, OpsgenieIntegration
 from notify.receivers.pagerduty import PagerdutyConfig, PagerdutyIntegration
+from notify.receivers.pushover import PushoverConfig, PushoverIntegration
 from notify.receivers.slack import SlackConfig, SlackIntegration
+from notify.receivers.telegram import TelegramConfig, TelegramIntegration
 from notify.receivers.victorops import VictorOpsConfig, VictorOpsIntegration
 from notify.receivers.webex import WebexConfig, WebexIntegration
 from notify.receivers.webhook import WebhookConfig, WebhookIntegration
+from notify.receivers.wechat import WechatConfig, WechatIntegration
 from notify.template import TemplateError, Templates
 
 logger = logging.getLogger("daemon.integrations")
@@ -124,6 +127,9 @@ FACTORIES: dict[str, IntegrationFactory] = {
     "victorops_configs": _templated_http(VictorOpsConfig, VictorOpsIntegration),
     "discord_configs": _templated_http(DiscordConfig, DiscordIntegration),
     "webex_configs": _templated_http(WebexConfig, WebexIntegration),
+    "telegram_configs": _templated_http(TelegramConfig, TelegramIntegration),
+    "wechat_configs": _templated_http(WechatConfig, WechatIntegration),
+    "pushover_configs": _templated_http(PushoverConfig, PushoverIntegration),
 }
 
 

@@ -36,11 +36,23 @@ CONTENT_TYPE_JSON = "application/json"
 class TextRenderer:
     """Renders config strings for one notification; remembers the first template error."""
 
-    def __init__(self, templates: Templates, data: TemplateData, *, html: bool = False) -> None:
+    def __init__(
+        self,
+        templates: Templates,
+        data: TemplateData,
+        *,
+        html: bool = False,
+        parent: TextRenderer | None = None,
+    ) -> None:
         self._templates = templates
         self._data = data
         self._html = html
-        self.error: TemplateError | None = None
+        self._parent = parent
+        self._error: TemplateError | None = None
+
+    @property
+    def error(self) -> TemplateError | None:
+        return self._parent.error if self._parent is not None else self._error
 
     def __call__(self, text: str) -> str:
         if self.error is not None:
@@ -50,12 +62,15 @@ class TextRenderer:
                 return self._templates.execute_html(text, self._data)
             return self._templates.execute_text(text, self._data)
         except TemplateError as error:
-            self.error = error
+            target = self._parent if self._parent is not None else self
+            target._error = error
             return ""
 
     def html(self) -> TextRenderer:
-        """A renderer for the same data that escapes like html/template (shares no error)."""
-        return TextRenderer(self._templates, self._data, html=True)
+        """A renderer for the same data that escapes like html/template; it shares this
+        renderer's error (Go's TmplText and TmplHTML write to the same error variable)."""
+        root = self._parent if self._parent is not None else self
+        return TextRenderer(self._templates, self._data, html=True, parent=root)
 
     def raise_if_failed(self, context: str = "") -> None:
         """Turn a remembered template error into a permanent failure: retrying cannot help.

@@ -412,3 +412,109 @@ def test_webex_message_truncated_to_7439_bytes(start_alertmanager: StartDaemon, 
     message = oracle[0][0].body["markdown"]
     assert message.endswith("…")
     assert 7436 <= len(message.encode()) <= 7439
+
+
+# ---------------------------------------------------------------- telegram
+
+TELEGRAM_OK = ScriptedResponse(200, b'{"ok":true,"result":{"message_id":7,"chat":{"id":-1001},"date":1}}')
+
+
+def test_telegram_html_default_message(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="tg",
+        global_yaml="  telegram_api_url: '$SINK/tg'\n",
+        receivers_yaml="""\
+  - name: tg
+    telegram_configs:
+      - bot_token: '123:abc'
+        chat_id: -1001
+""",
+        responses={"/tg/bot123:abc/sendMessage": TELEGRAM_OK},
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    request = oracle[0][0]
+    assert request.path == "/tg/bot123:abc/sendMessage"
+    assert request.body["chat_id"] == "-1001"
+    assert request.body["parse_mode"] == "HTML"
+    # The runbook annotation's `&` and `<` are escaped in HTML mode.
+    assert "&amp;b=&lt;2&gt;" in request.body["text"]
+
+
+def test_telegram_markdown_custom_message_silent(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="tg",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: tg
+    telegram_configs:
+      - bot_token: 'tok'
+        chat_id: 42
+        api_url: '$SINK/telegram'
+        parse_mode: 'MarkdownV2'
+        disable_notifications: true
+        message: '*{{ template "custom.title" . }}* {{ template "custom.body" . }} <raw>'
+""",
+        responses={"/telegram/bottok/sendMessage": TELEGRAM_OK},
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    body = oracle[0][0].body
+    assert body["disable_notification"] == "true"
+    assert body["text"].endswith("<raw>")
+
+
+# ---------------------------------------------------------------- wechat
+
+
+def test_wechat_token_then_text_message(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="wc",
+        global_yaml="  wechat_api_url: '$SINK/cgi-bin/'\n  wechat_api_secret: 's3cret'\n  wechat_api_corp_id: 'corp'\n",
+        receivers_yaml="""\
+  - name: wc
+    wechat_configs:
+      - to_user: '@all'
+        agent_id: '1000002'
+        send_resolved: true
+""",
+        responses={
+            "/cgi-bin/gettoken": ScriptedResponse(200, b'{"access_token":"tok-1","expires_in":7200}'),
+            "/cgi-bin/message/send": ScriptedResponse(200, b'{"errcode":0,"errmsg":"ok"}'),
+        },
+    )
+    alerts = firing_alerts()
+    steps = [Step(alerts, 2), Step(resolved(alerts, utc_now()), 1)]
+    oracle = compare(start_alertmanager, scenario, steps, tmp_path)
+    token, send = sorted(oracle[0], key=lambda one: one.method)
+    assert (token.method, token.query) == ("GET", {"corpid": ["corp"], "corpsecret": ["s3cret"]})
+    assert send.query == {"access_token": ["tok-1"]}
+    assert send.body["msgtype"] == "text" and send.body["markdown"] == {"content": ""}
+    # The token is cached: the resolved notification only posts.
+    assert [one.method for one in oracle[1]] == ["POST"]
+
+
+def test_wechat_markdown_custom(start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str) -> None:
+    scenario = ReceiverScenario(
+        receiver="wc",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: wc
+    wechat_configs:
+      - api_url: '$SINK/wx/'
+        api_secret: 'sec'
+        corp_id: 'cid'
+        message_type: markdown
+        message: '## {{ template "custom.title" . }}'
+        to_party: '{{ .CommonLabels.job }}'
+        to_tag: 'tag'
+""",
+        responses={
+            "/wx/gettoken": ScriptedResponse(200, b'{"access_token":"t"}'),
+            "/wx/message/send": ScriptedResponse(200, b"{}"),
+        },
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 2)], tmp_path)
+    send = next(one for one in oracle[0] if one.method == "POST")
+    assert send.body["text"] == {"content": ""}
+    assert send.body["toparty"] == "api"
