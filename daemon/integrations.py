@@ -45,6 +45,7 @@ from notify.receivers.opsgenie import OpsgenieConfig, OpsgenieIntegration
 from notify.receivers.pagerduty import PagerdutyConfig, PagerdutyIntegration
 from notify.receivers.pushover import PushoverConfig, PushoverIntegration
 from notify.receivers.slack import SlackConfig, SlackIntegration
+from notify.receivers.sns import SnsConfig, SnsIntegration
 from notify.receivers.telegram import TelegramConfig, TelegramIntegration
 from notify.receivers.victorops import VictorOpsConfig, VictorOpsIntegration
 from notify.receivers.webex import WebexConfig, WebexIntegration
@@ -130,6 +131,7 @@ FACTORIES: dict[str, IntegrationFactory] = {
     "telegram_configs": _templated_http(TelegramConfig, TelegramIntegration),
     "wechat_configs": _templated_http(WechatConfig, WechatIntegration),
     "pushover_configs": _templated_http(PushoverConfig, PushoverIntegration),
+    "sns_configs": _templated_http(SnsConfig, SnsIntegration),
 }
 
 

@@ -69,6 +69,8 @@ class Observed:
 
     @classmethod
     def of(cls, request: RecordedRequest, headers: Sequence[str] = COMPARED_HEADERS) -> Observed:
+        """`headers` named `authorization` keep only a SigV4 header's algorithm, key id,
+        region and service (the date and signature vary)."""
         content_type = request.headers.get("content-type", "")
         body: Any = request.body
         if request.body and "json" in content_type:
@@ -79,12 +81,24 @@ class Observed:
             method=request.method,
             path=request.path,
             query=urllib.parse.parse_qs(request.query, keep_blank_values=True),
-            headers={name: request.headers[name] for name in headers if name in request.headers},
+            headers={
+                name: _stable_header(name, request.headers[name])
+                for name in headers
+                if name in request.headers
+            },
             body=body,
         )
 
     def sort_key(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=repr)
+
+
+def _stable_header(name: str, value: str) -> str:
+    if name == "authorization" and value.startswith("AWS4-HMAC-SHA256 "):
+        credential = value.split("Credential=", 1)[1].split(",", 1)[0]
+        key_id, _date, region, service, terminator = credential.split("/")
+        return f"AWS4-HMAC-SHA256 Credential={key_id}/<date>/{region}/{service}/{terminator}"
+    return value
 
 
 def _parse_time(text: str) -> datetime:
@@ -130,6 +144,8 @@ class ReceiverScenario:
     templates: Sequence[str] = ()
     # Per path, answers the sink must give (e.g. a token for WeChat's gettoken).
     responses: Mapping[str, ScriptedResponse] = dataclasses.field(default_factory=dict)
+    # The request headers compared (SNS: the signature and the AWS SDK's User-Agent differ).
+    compared_headers: Sequence[str] = COMPARED_HEADERS
 
     def config_text(self, sink_url: str) -> str:
         parts = []
@@ -162,7 +178,12 @@ def run_oracle(
             )
             assert response.status_code == 200, response.text
             recorded = sink.wait_for(seen + step.requests, timeout=NOTIFICATION_TIMEOUT_SECONDS)
-            per_step.append(sorted((Observed.of(r) for r in recorded[seen:]), key=Observed.sort_key))
+            per_step.append(
+                sorted(
+                    (Observed.of(r, scenario.compared_headers) for r in recorded[seen:]),
+                    key=Observed.sort_key,
+                )
+            )
             seen += step.requests
         return per_step, f"http://{socket.gethostname()}:{daemon.port}"
 
@@ -208,7 +229,12 @@ def run_candidate(
             alerts = sort_like_alertmanager([to_model_alert(one, now) for one in step.alerts])
             trio.run(deliver, alerts, now)
             recorded = sink.requests()
-            per_step.append(sorted((Observed.of(r) for r in recorded[seen:]), key=Observed.sort_key))
+            per_step.append(
+                sorted(
+                    (Observed.of(r, scenario.compared_headers) for r in recorded[seen:]),
+                    key=Observed.sort_key,
+                )
+            )
             seen = len(recorded)
         return per_step
 

@@ -518,3 +518,84 @@ def test_wechat_markdown_custom(start_alertmanager: StartDaemon, tmp_path: Path,
     send = next(one for one in oracle[0] if one.method == "POST")
     assert send.body["text"] == {"content": ""}
     assert send.body["toparty"] == "api"
+
+
+# ---------------------------------------------------------------- sns
+
+SNS_OK = ScriptedResponse(
+    200,
+    b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+    b"<MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId>"
+    b"</ResponseMetadata></PublishResponse>",
+    headers=(("Content-Type", "text/xml"),),
+)
+SNS_HEADERS = ("content-type", "authorization")
+
+
+def test_sns_topic_defaults_signed(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="aws",
+        receivers_yaml="""\
+  - name: aws
+    sns_configs:
+      - api_url: '$SINK'
+        topic_arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'
+        sigv4: {region: eu-west-1, access_key: AKIDEXAMPLE, secret_key: wJalrXUtnFEMI}
+""",
+        responses={"/": SNS_OK},
+        compared_headers=SNS_HEADERS,
+    )
+    oracle = compare(start_alertmanager, scenario, firing_then_resolved(), tmp_path)
+    request = oracle[0][0]
+    assert request.path == "/"
+    assert request.body["Action"] == ["Publish"]
+    assert request.body["MessageAttributes"] == [""]
+    assert request.headers["authorization"].startswith(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/<date>/eu-west-1/sns/"
+    )
+
+
+def test_sns_fifo_attributes_subject_and_custom_templates(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="aws",
+        templates=[templates_glob],
+        receivers_yaml="""\
+  - name: aws
+    sns_configs:
+      - api_url: '$SINK/sns'
+        topic_arn: 'arn:aws:sns:us-east-1:1:alerts.fifo'
+        subject: '{{ template "custom.title" . }}'
+        message: '{{ template "custom.body" . }} & more'
+        attributes: {zeta: '{{ .Status }}', alpha: 'a b', '{{ .CommonLabels.job }}': 'templated name'}
+        sigv4: {region: us-east-1, access_key: AKID, secret_key: SECRET}
+""",
+        responses={"/sns/": SNS_OK},
+        compared_headers=SNS_HEADERS,
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    body = oracle[0][0].body
+    assert body["MessageGroupId"] == [KEY_HASH]
+    assert body["MessageAttributes.entry.1.Name"] == ["alpha"]
+    assert body["MessageAttributes.entry.2.Name"] == ["api"]
+
+
+def test_sns_sms_truncated_to_1600_bytes(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="aws",
+        receivers_yaml="""\
+  - name: aws
+    sns_configs:
+      - api_url: '$SINK'
+        phone_number: '+15555550100'
+        message: '{{ range .Alerts }}{{ .Annotations.summary }} ab{{ end }}{{ range .Alerts }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ .Annotations.summary }}{{ end }}'
+        sigv4: {region: us-east-1, access_key: AKID, secret_key: SECRET}
+""",
+        responses={"/": SNS_OK},
+        compared_headers=SNS_HEADERS,
+    )
+    oracle = compare(start_alertmanager, scenario, [Step(firing_alerts(), 1)], tmp_path)
+    body = oracle[0][0].body
+    assert len(body["Message"][0].encode()) == 1600
+    assert body["MessageAttributes.entry.1.Name"] == ["truncated"]
