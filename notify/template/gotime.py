@@ -91,10 +91,12 @@ class GoTime(GoValue):
         "Equal": ("equal", ("time.Time",)),
     }
 
-    __slots__ = ("moment",)
+    __slots__ = ("moment", "nanos")
 
-    def __init__(self, moment: datetime) -> None:
+    def __init__(self, moment: datetime, nanosecond: int | None = None) -> None:
+        """`nanosecond` keeps Go's precision when the source had it (datetime stops at µs)."""
         self.moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        self.nanos = moment.microsecond * _NANOS_PER_MICRO if nanosecond is None else nanosecond
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GoTime) and self.moment == other.moment
@@ -137,10 +139,10 @@ class GoTime(GoValue):
         return (self.moment - _UNIX_EPOCH) // timedelta(milliseconds=1)
 
     def unix_nano(self) -> int:
-        return ((self.moment - _UNIX_EPOCH) // timedelta(microseconds=1)) * _NANOS_PER_MICRO
+        return self.unix() * _NANOS_PER_SECOND + self.nanos
 
     def utc(self) -> GoTime:
-        return GoTime(self.moment.astimezone(UTC))
+        return GoTime(self.moment.astimezone(UTC), self.nanos)
 
     def is_zero(self) -> bool:
         return self.moment == datetime(1, 1, 1, tzinfo=UTC)
@@ -161,7 +163,7 @@ class GoTime(GoValue):
         return self.moment.second
 
     def nanosecond(self) -> int:
-        return self.moment.microsecond * _NANOS_PER_MICRO
+        return self.nanos
 
     def year_day(self) -> int:
         return self.moment.timetuple().tm_yday
@@ -203,7 +205,7 @@ class GoTime(GoValue):
         return "".join(out)
 
     def _fraction(self, token: str) -> str:
-        digits = f"{self.moment.microsecond * _NANOS_PER_MICRO:09d}"[: len(token) - 1]
+        digits = f"{self.nanos:09d}"[: len(token) - 1]
         if token[1] == "9":
             digits = digits.rstrip("0")
             return "." + digits if digits else ""
@@ -299,14 +301,17 @@ class GoWeekday(GoValue):
 
 
 def parse_go_json_time(text: str) -> GoTime:
-    """Decode a JSON (RFC 3339) time as Go's encoding/json does, keeping the offset."""
-    normalized = text.replace("Z", "+00:00").replace("z", "+00:00")
-    head, dot, rest = normalized.partition(".")
+    """Decode a JSON (RFC 3339) time as Go's encoding/json does, keeping offset and nanoseconds."""
+    head, dot, rest = text.partition(".")
+    nanosecond = 0
     if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        normalized = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    moment = datetime.fromisoformat(normalized)
+        digit_count = len(rest) - len(rest.lstrip("0123456789"))
+        digits, zone = rest[:digit_count], rest[digit_count:]
+        nanosecond = int(digits[:9].ljust(9, "0")) if digits else 0
+        text = head + zone
     if text.endswith(("Z", "z")):
-        moment = moment.replace(tzinfo=UTC)
-    return GoTime(moment)
+        moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromisoformat(text)
+    moment = moment.replace(microsecond=nanosecond // _NANOS_PER_MICRO)
+    return GoTime(moment, nanosecond)

@@ -72,6 +72,24 @@ def test_html_snippet_matches_go(go: GoRenderer, templates: Templates, text: str
     )
 
 
+_OFFSET_DATA = copy.deepcopy(SAMPLE_DATA)
+_OFFSET_DATA["alerts"][0]["startsAt"] = "2024-03-01T10:00:00.123456789+02:00"
+_OFFSET_DATA["alerts"][1]["startsAt"] = "2024-03-01T10:00:00-05:30"
+TIME_SNIPPETS = [
+    "{{ range .Alerts }}{{ .StartsAt }}|{{ .EndsAt }}|{{ .StartsAt.UTC }}\n{{ end }}",
+    '{{ range .Alerts }}{{ .StartsAt.Format "Z07:00 -0700 MST 15:04:05.000000000 .999 ,000" }}\n{{ end }}',
+    '{{ range .Alerts }}{{ .StartsAt.Format "Monday January 2 2006 03:04:05 PM 06 002 _2 Jan Mon" }}\n{{ end }}',
+    "{{ range .Alerts }}{{ .StartsAt.Unix }} {{ .StartsAt.UnixNano }} {{ .StartsAt.UnixMilli }} {{ .EndsAt.IsZero }}\n{{ end }}",
+    "{{ range .Alerts }}{{ .StartsAt.Year }} {{ .StartsAt.Month }} {{ .StartsAt.Day }} {{ .StartsAt.Weekday }}\n{{ end }}",
+    '{{ range .Alerts }}{{ printf "%v|%s|%q" .StartsAt .StartsAt .StartsAt }}\n{{ end }}',
+]
+
+
+@pytest.mark.parametrize("text", TIME_SNIPPETS)
+def test_times_with_offsets_match_go(go: GoRenderer, templates: Templates, text: str) -> None:
+    assert_same(go.render(text, _OFFSET_DATA), render_ours(templates, text, _OFFSET_DATA), text)
+
+
 # Default templates -------------------------------------------------------------------------
 
 
