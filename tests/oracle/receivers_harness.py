@@ -254,3 +254,45 @@ def compare(
         for one_want, one_got in zip(want, got, strict=True):
             assert one_got == one_want, f"step {index}"
     return oracle
+
+
+def _replace_text(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace_text(item, old, new) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace_text(item, old, new) for key, item in value.items()}
+    return value
+
+
+def without_external_url(steps: list[list[Observed]], external_url: str) -> list[list[Observed]]:
+    """The daemons listen on different ports, so their external URLs differ."""
+    return [
+        sorted(
+            (
+                dataclasses.replace(one, body=_replace_text(one.body, external_url, "<externalURL>"))
+                for one in step
+            ),
+            key=Observed.sort_key,
+        )
+        for step in steps
+    ]
+
+
+def compare_daemons(
+    start_oracle: StartDaemon, start_candidate: StartDaemon, scenario: ReceiverScenario, steps: Sequence[Step]
+) -> list[list[Observed]]:
+    """Both whole daemons (routing, grouping, dedup and the receivers), each with its own
+    sink; returns the oracle's requests (external URL normalised)."""
+    oracle, oracle_url = run_oracle(start_oracle, scenario, steps)
+    candidate, candidate_url = run_oracle(start_candidate, scenario, steps)
+    oracle, candidate = (
+        without_external_url(oracle, oracle_url),
+        without_external_url(candidate, candidate_url),
+    )
+    for index, (want, got) in enumerate(zip(oracle, candidate, strict=True)):
+        assert len(got) == len(want), f"step {index}: {len(got)} requests, Alertmanager made {len(want)}"
+        for one_want, one_got in zip(want, got, strict=True):
+            assert one_got == one_want, f"step {index}"
+    return oracle

@@ -18,7 +18,14 @@ import pytest
 
 from tests.helpers.alerts_gen import alert, resolved, utc_now
 from tests.helpers.http_sink import ScriptedResponse
-from tests.oracle.receivers_harness import ReceiverScenario, StartDaemon, Step, compare, group_key_for
+from tests.oracle.receivers_harness import (
+    ReceiverScenario,
+    StartDaemon,
+    Step,
+    compare,
+    compare_daemons,
+    group_key_for,
+)
 
 pytestmark = [pytest.mark.oracle, pytest.mark.process]
 
@@ -599,3 +606,49 @@ def test_sns_sms_truncated_to_1600_bytes(start_alertmanager: StartDaemon, tmp_pa
     body = oracle[0][0].body
     assert len(body["Message"][0].encode()) == 1600
     assert body["MessageAttributes.entry.1.Name"] == ["truncated"]
+
+
+# ---------------------------------------------------------------- whole daemons
+
+
+def test_tocsin_daemon_sends_what_alertmanager_sends(
+    start_alertmanager: StartDaemon, tocsin_factory: Any, templates_glob: str
+) -> None:
+    """The tocsin process itself (config loader, routing, grouping, pipeline, receivers)
+    against Alertmanager, for every receiver that needs no scripted answer."""
+    scenario = ReceiverScenario(
+        receiver="everyone",
+        templates=[templates_glob],
+        global_yaml=(
+            "  slack_api_url: '$SINK/slack'\n  pagerduty_url: '$SINK/pd'\n  opsgenie_api_url: '$SINK/og/'\n"
+            "  opsgenie_api_key: 'ogk'\n  victorops_api_url: '$SINK/vo/'\n  victorops_api_key: 'vok'\n"
+            "  webex_api_url: '$SINK/webex'\n"
+        ),
+        receivers_yaml="""\
+  - name: everyone
+    slack_configs:
+      - channel: '#a'
+      - channel: '#b'
+        title: '{{ template "custom.title" . }}'
+        send_resolved: true
+    pagerduty_configs:
+      - routing_key: 'rk'
+    opsgenie_configs:
+      - responders: [{name: 'x,y', type: teams}]
+    victorops_configs:
+      - routing_key: 'vr'
+    discord_configs:
+      - webhook_url: '$SINK/discord'
+    webex_configs:
+      - room_id: 'room'
+        http_config: {authorization: {credentials: 'wt'}}
+    webhook_configs:
+      - url: '$SINK/hook'
+""",
+    )
+    alerts = firing_alerts()
+    steps = [Step(alerts, 8), Step(resolved(alerts, utc_now()), 7)]
+    oracle = compare_daemons(start_alertmanager, lambda text: tocsin_factory(text), scenario, steps)
+    assert sorted(one.path for one in oracle[1]) == sorted(
+        ["/slack", "/pd", f"/og/v2/alerts/{KEY_HASH}/close", "/vo/vok/vr", "/discord", "/webex", "/hook"]
+    )
