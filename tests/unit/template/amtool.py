@@ -65,8 +65,8 @@ class GoRenderer:
                 str(self.data_file(document)),
                 "--template.type",
                 "html" if html else "text",
-                "--template.text",
-                text,
+                # One argument, so a text starting with "-" is not taken for a flag.
+                "--template.text=" + text,
             ],
             capture_output=True,
             text=True,

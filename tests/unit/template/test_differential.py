@@ -23,6 +23,7 @@ from notify.template.templates import Templates
 from tests.unit.template.amtool import DEBIAN_TEMPLATES, GoRenderer, require_amtool
 from tests.unit.template.conftest import SAMPLE_DATA, data_from
 from tests.unit.template.corpus import HTML_SNIPPETS, TEXT_SNIPPETS
+from tests.unit.template.test_properties import template_like
 
 pytestmark = pytest.mark.oracle
 
@@ -315,3 +316,10 @@ _GENERATED_DEFINE = '{{ define "gen" }}<{{ . }}>{{ end }}'
 def test_generated_templates_match_go(go: GoRenderer, templates: Templates, text: str, html: bool) -> None:
     text = _GENERATED_DEFINE + text
     assert_same(go.render(text, SAMPLE_DATA, html), render_ours(templates, text, SAMPLE_DATA, html), text)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(text=template_like)
+def test_token_soup_fails_or_renders_like_go(go: GoRenderer, templates: Templates, text: str) -> None:
+    """Mostly malformed input: the same parse errors, word for word."""
+    assert_same(go.render(text, SAMPLE_DATA), render_ours(templates, text, SAMPLE_DATA), text)
