@@ -296,3 +296,140 @@ def compare_daemons(
         for one_want, one_got in zip(want, got, strict=True):
             assert one_got == one_want, f"step {index}"
     return oracle
+
+
+class InterceptingProxy:
+    """An HTTP proxy on 127.0.0.1 that answers CONNECT itself, terminates TLS with a
+    certificate from a test CA for the requested host, and pipes the decrypted request to a
+    sink. Alertmanager reaches endpoints it does not let users configure (Pushover, PagerDuty
+    v1) through it, via `http_config.proxy_url` and `tls_config.ca_file`."""
+
+    # Bytes per read while piping; requests here are a few KiB.
+    CHUNK_BYTES = 65536
+
+    def __init__(self, sink_port: int, hosts: Sequence[str], directory: Path) -> None:
+        import ssl
+
+        import trustme
+
+        self._sink_port = sink_port
+        authority = trustme.CA()
+        self.ca_path = directory / "proxy-ca.pem"
+        authority.cert_pem.write_to_path(str(self.ca_path))
+        self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert(*hosts).configure_cert(self._tls)
+        self._server: Any = None
+        self._sockets: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(self.CHUNK_BYTES):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for one in (source, target):
+                try:
+                    one.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def start(self) -> InterceptingProxy:
+        import http.server
+        import threading
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_CONNECT(self) -> None:
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                secure = proxy._tls.wrap_socket(self.connection, server_side=True)
+                upstream = socket.create_connection(("127.0.0.1", proxy._sink_port))
+                proxy._sockets += [secure, upstream]
+                threading.Thread(target=proxy._pipe, args=(upstream, secure), daemon=True).start()
+                proxy._pipe(secure, upstream)
+                self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for one in self._sockets:
+            try:
+                one.close()
+            except OSError:
+                pass
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def run_oracle_through_proxy(
+    start_alertmanager: StartDaemon,
+    scenario: ReceiverScenario,
+    steps: Sequence[Step],
+    hosts: Sequence[str],
+    directory: Path,
+) -> tuple[list[list[Observed]], str]:
+    """Like run_oracle, for fixed endpoints: `$PROXY` and `$CA` in the scenario's YAML become
+    the intercepting proxy's URL and CA file."""
+    with HttpSink() as sink:
+        _script(sink, scenario.responses, count=64)
+        proxy = InterceptingProxy(sink.port, hosts, directory).start()
+        try:
+            text = (
+                scenario.config_text(sink.base_url)
+                .replace("$PROXY", proxy.url)
+                .replace("$CA", str(proxy.ca_path))
+            )
+            daemon = start_alertmanager(text)
+            seen = 0
+            per_step: list[list[Observed]] = []
+            for step in steps:
+                response = httpx.post(
+                    f"{daemon.base_url}/api/v2/alerts", json=list(step.alerts), timeout=HTTP_TIMEOUT_SECONDS
+                )
+                assert response.status_code == 200, response.text
+                recorded = sink.wait_for(seen + step.requests, timeout=NOTIFICATION_TIMEOUT_SECONDS)
+                per_step.append(
+                    sorted(
+                        (Observed.of(r, scenario.compared_headers) for r in recorded[seen:]),
+                        key=Observed.sort_key,
+                    )
+                )
+                seen += step.requests
+            return per_step, f"http://{socket.gethostname()}:{daemon.port}"
+        finally:
+            proxy.stop()
+
+
+def compare_through_proxy(
+    start_alertmanager: StartDaemon,
+    scenario: ReceiverScenario,
+    steps: Sequence[Step],
+    hosts: Sequence[str],
+    config_dir: Path,
+) -> list[list[Observed]]:
+    oracle, external_url = run_oracle_through_proxy(start_alertmanager, scenario, steps, hosts, config_dir)
+    # The candidate's in-memory transport stands in for proxy and TLS alike.
+    candidate_scenario = dataclasses.replace(
+        scenario,
+        receivers_yaml=scenario.receivers_yaml.replace("$PROXY", "http://127.0.0.1:9").replace("$CA", ""),
+    )
+    candidate = run_candidate(candidate_scenario, steps, external_url, config_dir)
+    for index, (want, got) in enumerate(zip(oracle, candidate, strict=True)):
+        assert len(got) == len(want), f"step {index}: {len(got)} requests, Alertmanager made {len(want)}"
+        for one_want, one_got in zip(want, got, strict=True):
+            assert one_got == one_want, f"step {index}"
+    return oracle

@@ -24,6 +24,7 @@ from tests.oracle.receivers_harness import (
     Step,
     compare,
     compare_daemons,
+    compare_through_proxy,
     group_key_for,
 )
 
@@ -652,3 +653,76 @@ def test_tocsin_daemon_sends_what_alertmanager_sends(
     assert sorted(one.path for one in oracle[1]) == sorted(
         ["/slack", "/pd", f"/og/v2/alerts/{KEY_HASH}/close", "/vo/vok/vr", "/discord", "/webex", "/hook"]
     )
+
+
+# ---------------------------------------------------------------- fixed endpoints (via a proxy)
+
+PROXIED_HTTP_CONFIG = "http_config: {proxy_url: '$PROXY', tls_config: {ca_file: '$CA'}}"
+
+
+def test_pushover_defaults_through_proxy(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="push",
+        receivers_yaml=f"""\
+  - name: push
+    pushover_configs:
+      - user_key: 'user-1'
+        token: 'app-token'
+        retry: 90s
+        sound: 'siren'
+        {PROXIED_HTTP_CONFIG}
+""",
+    )
+    oracle = compare_through_proxy(
+        start_alertmanager, scenario, firing_then_resolved(), ["api.pushover.net"], tmp_path
+    )
+    request = oracle[0][0]
+    assert (request.method, request.path) == ("POST", "/1/messages.json")
+    assert request.query["retry"] == ["90"] and request.query["priority"] == ["2"]
+    assert oracle[1][0].query["priority"] == ["0"]
+
+
+def test_pushover_html_and_custom_templates_through_proxy(
+    start_alertmanager: StartDaemon, tmp_path: Path, templates_glob: str
+) -> None:
+    scenario = ReceiverScenario(
+        receiver="push",
+        templates=[templates_glob],
+        receivers_yaml=f"""\
+  - name: push
+    pushover_configs:
+      - user_key: 'u'
+        token: 't'
+        html: true
+        title: '{{{{ template "custom.title" . }}}}'
+        message: '<b>{{{{ template "custom.body" . }}}}</b> {{{{ .CommonAnnotations.runbook }}}}'
+        url_title: 'Runbook'
+        {PROXIED_HTTP_CONFIG}
+""",
+    )
+    oracle = compare_through_proxy(
+        start_alertmanager, scenario, [Step(firing_alerts(), 1)], ["api.pushover.net"], tmp_path
+    )
+    assert oracle[0][0].query["html"] == ["1"]
+    assert "&amp;b=&lt;2&gt;" in oracle[0][0].query["message"][0]
+
+
+def test_pagerduty_v1_through_proxy(start_alertmanager: StartDaemon, tmp_path: Path) -> None:
+    scenario = ReceiverScenario(
+        receiver="pager",
+        receivers_yaml=f"""\
+  - name: pager
+    pagerduty_configs:
+      - service_key: 'svc-key'
+        details: {{extra: '{{{{ .Status }}}}'}}
+        {PROXIED_HTTP_CONFIG}
+""",
+    )
+    oracle = compare_through_proxy(
+        start_alertmanager, scenario, firing_then_resolved(), ["events.pagerduty.com"], tmp_path
+    )
+    trigger, resolve = oracle[0][0].body, oracle[1][0].body
+    assert oracle[0][0].path == "/generic/2010-04-15/create_event.json"
+    assert (trigger["event_type"], resolve["event_type"]) == ("trigger", "resolve")
+    assert trigger["payload"] is None and trigger["event_action"] == ""
+    assert "client" in trigger and "client" not in resolve
