@@ -79,3 +79,20 @@ async def test_secret_files_are_read_at_every_send(
     await send(integration, firing())
     seen = [where(request) for request in sink.requests()]
     assert "one" in seen[0] and "two" in seen[1]
+
+
+def test_a_template_file_that_does_not_parse_fails_the_build(tmp_path: Path) -> None:
+    from daemon.config.loader import parse_config
+    from daemon.integrations import IntegrationBuildError, build_notifiers
+    from daemon.nflog import NotificationLog
+
+    (tmp_path / "bad.tmpl").write_text('{{ define "x" }}{{ if }}{{ end }}')
+    config = parse_config(
+        "route: {receiver: r}\nreceivers: [{name: r, slack_configs: [{api_url: 'http://sink/s'}]}]\n"
+        f"templates: ['{tmp_path}/*.tmpl']\n",
+        str(tmp_path),
+    )
+    with pytest.raises(
+        IntegrationBuildError, match=r"^failed to parse templates: template: bad.tmpl:1: missing value for if"
+    ):
+        build_notifiers(config, "http://am.example", nflog=NotificationLog())
