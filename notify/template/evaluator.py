@@ -110,8 +110,6 @@ class Evaluator:
     def execute(self, tree: n.Tree, data: Any) -> str:
         self.tree, self.name = tree, tree.name
         self.variables = [("$", data)]
-        if self.writer.contextual:
-            self.check_predefined_escapers(tree)
         try:
             self.walk(data, tree.root)
         except _OutputLimit:
@@ -148,45 +146,6 @@ class Evaluator:
             pass
         else:
             raise self.error(f"unknown node: {node}")
-
-    def check_predefined_escapers(self, top: n.Tree) -> None:
-        """html/template allows `html` and `urlquery` only as the last command of a pipeline.
-
-        Like Go's escaper this looks at every action of the template and of the templates it
-        calls, executed or not, before anything runs. Go's escaper carries an error context
-        forward: a later offending action replaces the error, and a branch reports its
-        `if` part's error before its `else` part's."""
-        offence = self._escaper_offence(top, top.root, "", {top.name: ""})
-        if offence:
-            raise TemplateExecError(offence)
-
-    def _escaper_offence(self, tree: n.Tree, node: n.Node, offence: str, callees: dict[str, str]) -> str:
-        if isinstance(node, n.ListNode):
-            for child in node.nodes:
-                offence = self._escaper_offence(tree, child, offence, callees)
-            return offence
-        if isinstance(node, n.BranchNode):
-            body = self._escaper_offence(tree, node.body, offence, callees)
-            otherwise = offence
-            if node.else_body is not None:
-                otherwise = self._escaper_offence(tree, node.else_body, offence, callees)
-            return body if body != offence else otherwise
-        if isinstance(node, n.TemplateNode):
-            if node.name not in callees:
-                called = self.trees.get(node.name)
-                callees[node.name] = ""
-                if called is not None:
-                    callees[node.name] = self._escaper_offence(called, called.root, "", callees)
-            return callees[node.name] or offence
-        if isinstance(node, n.ActionNode) and not node.pipe.decls:
-            for cmd in node.pipe.cmds[:-1]:
-                first = cmd.args[0]
-                if isinstance(first, n.IdentifierNode) and first.name in PREDEFINED_ESCAPERS:
-                    return (
-                        f"html/template:{tree.location(node.pos)}: predefined escaper "
-                        f"{go_quote(first.name)} disallowed in template"
-                    )
-        return offence
 
     def print_value(self, node: n.Node, value: Any, escaped_by: str | None) -> None:
         self.node = node

@@ -24,8 +24,10 @@ import json
 import re
 from typing import Any
 
+from notify.template.errors import TemplateExecError
 from notify.template.evaluator import Writer
 from notify.template.gofmt import SafeHTML, format_value
+from notify.template.lexer import go_quote
 
 FILTER_FAILSAFE = "ZgotmplZ"
 DOCTYPE = "<!DOCTYPE"
@@ -67,6 +69,11 @@ _URL_ATTRIBUTES = frozenset(
     "profile src usemap xmlns".split()
 )
 _RCDATA_ELEMENTS = frozenset(("textarea", "title"))
+_SPECIAL_ELEMENTS = _RCDATA_ELEMENTS | {"script", "style"}
+# Go quotes at most this many characters of a bad attribute name in its error.
+_QUOTED_NAME_CHARS = 32
+# Characters html/template refuses inside an unquoted attribute value (browsers disagree on them).
+_UNQUOTED_ATTR_FORBIDDEN = frozenset("\"'<=`")
 _URL_KEEP = frozenset("-._~abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _URL_RESERVED = frozenset("!#$&*+,/:;=?@[]")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -141,6 +148,62 @@ class UrlPart(enum.Enum):
     NONE = enum.auto()
     PRE_QUERY = enum.auto()
     QUERY_OR_FRAGMENT = enum.auto()
+    UNKNOWN = enum.auto()  # branches disagree; an action here is refused before execution
+
+
+# (state, element, attribute name, attribute kind, value delimiter, URL part, JS string quote)
+Context = tuple[State, str, str, AttrKind, str, UrlPart, str]
+# The static check scans literal text only; its scratch writer never holds more than a node.
+FLOW_LIMIT_CHARS = 1 << 62
+
+_GO_STATES = {
+    State.TEXT: "stateText",
+    State.TAG: "stateTag",
+    State.ATTR_NAME: "stateAttrName",
+    State.AFTER_NAME: "stateAfterName",
+    State.BEFORE_VALUE: "stateBeforeValue",
+    State.HTML_COMMENT: "stateHTMLCmt",
+    State.RCDATA: "stateRCDATA",
+    State.SCRIPT: "stateJS",
+    State.STYLE: "stateCSS",
+}
+_GO_ELEMENTS = {
+    "script": "elementScript",
+    "style": "elementStyle",
+    "textarea": "elementTextarea",
+    "title": "elementTitle",
+}
+_GO_URL_PARTS = {
+    UrlPart.NONE: "urlPartNone",
+    UrlPart.PRE_QUERY: "urlPartPreQuery",
+    UrlPart.QUERY_OR_FRAGMENT: "urlPartQueryOrFrag",
+    UrlPart.UNKNOWN: "urlPartUnknown",
+}
+
+
+def describe_context(context: Context) -> str:
+    """Go's %v of an html/template context, as its error messages print it."""
+    state, element, attr_name, attr_kind, delimiter, url_part, js_quote = context
+    in_value = state is State.ATTR
+    go_state = _GO_STATES.get(state, "stateAttr")
+    if in_value:
+        go_state = {AttrKind.URL: "stateURL", AttrKind.JS: "stateJS", AttrKind.CSS: "stateCSS"}.get(
+            attr_kind, "stateAttr"
+        )
+    if go_state == "stateJS" and js_quote:
+        go_state = "stateJSDqStr" if js_quote == '"' else "stateJSSqStr"
+    go_delimiter = "delimNone"
+    if in_value:
+        go_delimiter = {'"': "delimDoubleQuote", "'": "delimSingleQuote"}.get(delimiter, "delimSpaceOrTagEnd")
+    go_url_part = _GO_URL_PARTS[url_part] if in_value and attr_kind is AttrKind.URL else "urlPartNone"
+    attr = "attrNone"
+    if state in (State.ATTR_NAME, State.AFTER_NAME, State.BEFORE_VALUE, State.ATTR):
+        kind = attr_kind if in_value else _attribute_kind(attr_name)
+        attr = {AttrKind.URL: "attrURL", AttrKind.JS: "attrScript", AttrKind.CSS: "attrStyle"}.get(
+            kind, "attrNone"
+        )
+    go_element = _GO_ELEMENTS.get(element, "elementNone")
+    return "{" + f"{go_state} {go_delimiter} {go_url_part} jsCtxRegexp {attr} {go_element} <nil>" + "}"
 
 
 def _attribute_kind(name: str) -> AttrKind:
@@ -178,8 +241,23 @@ class HTMLWriter(Writer):
 
     # Literal text ---------------------------------------------------------------------------
 
-    def _context(self) -> tuple[State, str, str, AttrKind, str, UrlPart, str]:
-        return (
+    def context(self) -> Context:
+        """The current context, with the fields that cannot matter any more blanked, so equal
+        situations compare equal (for memoising and for joining branches)."""
+        state = self.state
+        element = self.element if self.element in _SPECIAL_ELEMENTS else ""
+        if state is State.ATTR:
+            return (state, element, "", self.attr_kind, self.delimiter, self.url_part, self.js_quote)
+        if state in (State.ATTR_NAME, State.AFTER_NAME, State.BEFORE_VALUE):
+            return (state, element, self.attr_name, AttrKind.PLAIN, "", UrlPart.NONE, "")
+        if state is State.SCRIPT:
+            return (state, element, "", AttrKind.PLAIN, "", UrlPart.NONE, self.js_quote)
+        if state in (State.TAG, State.RCDATA, State.STYLE):
+            return (state, element, "", AttrKind.PLAIN, "", UrlPart.NONE, "")
+        return (state, "", "", AttrKind.PLAIN, "", UrlPart.NONE, "")
+
+    def set_context(self, context: Context) -> None:
+        (
             self.state,
             self.element,
             self.attr_name,
@@ -187,14 +265,20 @@ class HTMLWriter(Writer):
             self.delimiter,
             self.url_part,
             self.js_quote,
-        )
+        ) = context
+
+    @staticmethod
+    def unquoted_value_context(context: Context) -> Context:
+        """The context of an unquoted attribute value starting right here (Go's nudge)."""
+        _, element, attr_name, _, _, _, _ = context
+        return (State.ATTR, element, attr_name, _attribute_kind(attr_name), " ", UrlPart.NONE, "")
 
     def text(self, text: str) -> None:
         """Write literal text, stripping HTML comments, and move the context past it.
 
         The same text in the same context always has the same effect, and templates emit the
         same literal nodes over and over, so the effect is memoised."""
-        key = (self._context(), text)
+        key = (self.context(), text)
         known = _transitions.get(key)
         if known is not None:
             output, after = known
@@ -215,7 +299,7 @@ class HTMLWriter(Writer):
         output = "".join(self.parts[mark:])
         if len(_transitions) >= MAX_MEMOISED_TRANSITIONS:
             _transitions.clear()
-        _transitions[key] = (output, self._context())
+        _transitions[key] = (output, self.context())
 
     def _scan(self, text: str) -> None:
         index = 0
@@ -288,6 +372,11 @@ class HTMLWriter(Writer):
             elif state is State.ATTR_NAME:
                 end = index
                 while end < length and not (text[end].isspace() or text[end] in "=>/"):
+                    if text[end] in "\"'<":
+                        raise TemplateExecError(
+                            f"html/template: {go_quote(text[end])} in attribute name: "
+                            f"{go_quote(text[index : index + _QUOTED_NAME_CHARS])}"
+                        )
                     end += 1
                 self.attr_name += text[index:end]
                 self.write(text[index:end])
@@ -335,6 +424,12 @@ class HTMLWriter(Writer):
             if end < 0:
                 end = len(text)
         value = text[index:end]
+        if self.delimiter == " ":
+            for char in value:
+                if char in _UNQUOTED_ATTR_FORBIDDEN:
+                    raise TemplateExecError(
+                        f"html/template: {go_quote(char)} in unquoted attr: {go_quote(value)}"
+                    )
         self.write(value)
         if self.attr_kind is AttrKind.JS:
             self.js_quote = _js_quote_after(value, self.js_quote)

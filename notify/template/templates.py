@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from notify.template import nodes as n
-from notify.template.errors import TemplateError
+from notify.template.errors import TemplateError, TemplateExecError
 from notify.template.evaluator import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_MAX_STEPS, Evaluator, Writer
 from notify.template.functions import DEFAULT_FUNCTIONS, Function
 from notify.template.parser import parse
@@ -47,6 +47,7 @@ class Templates:
         self._parsed: collections.OrderedDict[str, tuple[n.Tree, dict[str, n.Tree]]] = (
             collections.OrderedDict()
         )
+        self._html_verdicts: dict[n.Tree, str | None] = {}
 
     @classmethod
     def with_defaults(cls, user_globs: Iterable[str] = (), **options: Any) -> Templates:
@@ -74,6 +75,7 @@ class Templates:
         for tree_name, tree in parse(name, text, self.functions).items():
             self._associate(self.trees, tree_name, tree)
         self._parsed.clear()
+        self._html_verdicts.clear()
 
     @staticmethod
     def _associate(trees: dict[str, n.Tree], name: str, tree: n.Tree) -> None:
@@ -103,8 +105,27 @@ class Templates:
         if text == "":
             return ""
         top, trees = self._prepare(text)
-        writer = _html_writer(self.max_output_chars) if html else Writer(self.max_output_chars)
+        return self._run(top, trees, data, html)
+
+    def _run(self, top: n.Tree, trees: Mapping[str, n.Tree], data: Any, html: bool) -> str:
+        if html:
+            self._check_html(top, trees)
+            writer = _html_writer(self.max_output_chars)
+        else:
+            writer = Writer(self.max_output_chars)
         return Evaluator(trees, self.functions, writer, self.max_steps).execute(top, data)
+
+    def _check_html(self, top: n.Tree, trees: Mapping[str, n.Tree]) -> None:
+        """html/template's pre-execution checks, once per parsed template."""
+        from notify.template.escapecheck import check_html_template
+
+        if top not in self._html_verdicts:
+            if len(self._html_verdicts) >= MAX_CACHED_TEXTS:
+                self._html_verdicts.clear()
+            self._html_verdicts[top] = check_html_template(top, trees)
+        verdict = self._html_verdicts[top]
+        if verdict is not None:
+            raise TemplateExecError(verdict)
 
     def execute_text(self, text: str, data: Any) -> str:
         return self._execute(text, data, html=False)
@@ -117,8 +138,7 @@ class Templates:
         tree = self.trees.get(name)
         if tree is None:
             raise TemplateError(f'template: no template "{name}" associated with template ""')
-        writer = _html_writer(self.max_output_chars) if html else Writer(self.max_output_chars)
-        return Evaluator(self.trees, self.functions, writer, self.max_steps).execute(tree, data)
+        return self._run(tree, self.trees, data, html)
 
     def defined_names(self) -> list[str]:
         return sorted(self.trees)

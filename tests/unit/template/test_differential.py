@@ -57,8 +57,13 @@ def assert_same(go_result: tuple[bool, str], ours: tuple[bool, str], text: str) 
         assert our_text == go_text, f"template: {text!r}"
         return
     assert not ok, f"Go failed ({go_text}) but we rendered {our_text!r}\ntemplate: {text!r}"
-    if not _LOCATION_IN_DEFAULTS.search(go_text):
-        assert our_text == go_text, f"template: {text!r}"
+    if _LOCATION_IN_DEFAULTS.search(go_text):
+        return
+    if go_text.startswith("html/template") and "predefined escaper" not in go_text:
+        # html/template's static diagnoses of malformed HTML are reported in our own words.
+        assert our_text.startswith("html/template"), f"template: {text!r}"
+        return
+    assert our_text == go_text, f"template: {text!r}"
 
 
 @pytest.mark.parametrize("text", TEXT_SNIPPETS)
