@@ -328,3 +328,44 @@ def test_generated_templates_match_go(go: GoRenderer, templates: Templates, text
 def test_token_soup_fails_or_renders_like_go(go: GoRenderer, templates: Templates, text: str) -> None:
     """Mostly malformed input: the same parse errors, word for word."""
     assert_same(go.render(text, SAMPLE_DATA), render_ours(templates, text, SAMPLE_DATA), text)
+
+
+_HTML_PIECES = [
+    '<a href="',
+    '"',
+    "'",
+    ">",
+    "<p title=",
+    "</a>",
+    "<b>",
+    "</b>",
+    "{{ .Status }}",
+    "{{ .ExternalURL }}",
+    "?",
+    "#",
+    "&",
+    " ",
+    "x",
+    "<!--",
+    "-->",
+    '{{ "<&>" }}',
+    '{{ safeHtml "<i>" }}',
+    "{{ urlquery .Receiver }}",
+    "<title>",
+    "</title>",
+    "=",
+    "{{ if .Alerts }}",
+    "{{ else }}",
+    "{{ end }}",
+    "{{ range .Alerts }}",
+]
+html_soup = st.lists(st.sampled_from(_HTML_PIECES), max_size=15).map("".join)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(text=html_soup)
+def test_html_soup_escapes_or_fails_like_go(go: GoRenderer, templates: Templates, text: str) -> None:
+    """Tags, attributes, URLs and branches in every order: same output, or both refuse."""
+    assert_same(
+        go.render(text, SAMPLE_DATA, html=True), render_ours(templates, text, SAMPLE_DATA, html=True), text
+    )
