@@ -6,7 +6,7 @@ Layout, as Alertmanager 0.25 mounts it (reference §2.1, §2.3):
 - `<prefix>/api/v2/...`: the OpenAPI handler, wrapped in rs/cors' defaults. Unknown paths
   and wrong methods answer go-openapi's JSON errors; a trailing slash is tolerated.
 - everything else on the common router under `<prefix>`: `/-/healthy`, `/-/ready` (GET and
-  HEAD), `POST /-/reload`, `/metrics`, the UI stub at `/`; a known path with a trailing slash
+  HEAD), `POST /-/reload`, `/metrics`, the web UI (`/` and `/lib/*`, see `daemon.ui`); a known path with a trailing slash
   is redirected (301), unknown paths get Go's `404 page not found`.
 - `GET /` redirects to the prefix when the prefix is not `/`.
 - Both are wrapped in the GET concurrency limit and the `--web.timeout` limit.
@@ -29,6 +29,7 @@ from daemon.api.alerts import AlertsAPI, GeneralAPI
 from daemon.api.response import Response, framework_error
 from daemon.flags import format_go_duration
 from daemon.metrics import EXPOSITION_CONTENT_TYPE, Metrics
+from daemon.ui import load_assets
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,17 @@ NO_CACHE_HEADERS = [
     ("Pragma", "no-cache"),
     ("Expires", "0"),
 ]
-UI_STUB = (
-    b"<!DOCTYPE html>\n<html><head><title>tocsin</title></head><body>"
-    b"<p>tocsin serves the Alertmanager API; no UI is installed.</p></body></html>\n"
+# The UI loads only its own files and talks only to its own API: anything injected into a
+# page (say, through a label value) could not load or send anything elsewhere.
+UI_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'self'"
 )
+UI_HEADERS = [
+    *NO_CACHE_HEADERS,
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", UI_CONTENT_SECURITY_POLICY),
+]
 
 SilencesHandlers = Any  # daemon.api.silences.SilencesAPI (kept loose so the router does not pin it)
 Reload = Callable[[], Awaitable[str | None]]
@@ -127,6 +135,7 @@ class ApiApplication:
         self.metrics = metrics
         self.silences = silences
         self._reload = reload
+        self._ui_assets = load_assets(self._prefix)
 
     # ------------------------------------------------------------------ ASGI
 
@@ -243,10 +252,11 @@ class ApiApplication:
             if method == "GET":
                 return await self._timed("/metrics", method, self._metrics_response)
             return _method_not_allowed("GET, OPTIONS")
-        if path == "/":
-            if method == "GET":
-                return Response(200, UI_STUB, "text/html; charset=utf-8", list(NO_CACHE_HEADERS))
-            return _method_not_allowed("GET, OPTIONS")
+        asset = self._ui_assets.get(path)
+        if asset is not None:
+            if method in ("GET", "HEAD"):
+                return Response(200, asset.body, asset.content_type, list(UI_HEADERS))
+            return _method_not_allowed("GET, HEAD, OPTIONS")
         if path.endswith("/") and path.rstrip("/") in ("/-/healthy", "/-/ready", "/-/reload", "/metrics"):
             target = (self._prefix.rstrip("/")) + path.rstrip("/")
             return _redirect(301 if method == "GET" else 307, target)
