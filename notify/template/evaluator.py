@@ -16,12 +16,12 @@ from notify.template.functions import Function, FunctionError, is_true
 from notify.template.gofmt import NO_VALUE, GoValue, SafeHTML, TypedList, TypedMap, format_value, go_type_name
 from notify.template.lexer import go_quote
 
-# A notification body is at most a few hundred KiB (Slack 40k, SNS 256 KiB, email HTML for
-# 100 alerts ~250 KiB); 4 MiB leaves room for big custom templates while bounding memory.
-DEFAULT_MAX_OUTPUT_CHARS = 4 * 1024 * 1024
-# Rendering the email template for 1,000 alerts takes ~100k steps; 5M caps a runaway loop
-# at a few seconds of CPU.
-DEFAULT_MAX_STEPS = 5_000_000
+# Output bound: the default email body is ~2.5 KB per alert, so 64 Mi characters still
+# renders a 20,000-alert notification while stopping a runaway loop before memory suffers.
+DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024
+# Step bound: that email takes ~160 steps per alert (~1 µs each); 10M steps stops a hostile
+# template after roughly ten seconds of CPU.
+DEFAULT_MAX_STEPS = 10_000_000
 # Go allows 100000 nested template calls; Python's stack allows far fewer, and real templates
 # nest a few levels. Recursion deeper than this is an error, like Go's at its own limit.
 MAX_TEMPLATE_DEPTH = 100
