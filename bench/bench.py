@@ -60,6 +60,9 @@ LOADGEN_CPU = 1
 # error, but a daemon that lost notifications must not hang the run.
 E2E_DRAIN_SECONDS = 60.0
 FANOUT_DRAIN_SECONDS = 600.0
+# POSTs are answered in well under a second each by a healthy daemon; a phase that takes
+# longer than this is reported as failed instead of stalling the whole run.
+POST_PHASE_TIMEOUT_SECONDS = 600.0
 # Long enough that every alert of a run stays active until the query phase is over.
 RESOLVE_TIMEOUT = "1h"
 
@@ -191,7 +194,8 @@ async def post_all(port: int, requests: Sequence[bytes], connections: int) -> fl
             await connection.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    async with asyncio.timeout(POST_PHASE_TIMEOUT_SECONDS):
+        await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"{len(failures)} POSTs failed, first: {failures[0]}")

@@ -45,6 +45,7 @@ class RawConnection:
         self.port = port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.reconnects = 0
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None:
@@ -54,6 +55,19 @@ class RawConnection:
         return self._reader, self._writer
 
     async def send(self, request_bytes: bytes, keep_body: bool = False) -> Response:
+        reused = self._reader is not None
+        try:
+            return await self._send_once(request_bytes, keep_body)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            # A server may close an idle keep-alive connection just as we reuse it; like any
+            # HTTP client, retry once on a fresh connection. A fresh connection failing is real.
+            await self.close()
+            if not reused or (isinstance(error, asyncio.IncompleteReadError) and error.partial):
+                raise
+            self.reconnects += 1
+            return await self._send_once(request_bytes, keep_body)
+
+    async def _send_once(self, request_bytes: bytes, keep_body: bool) -> Response:
         reader, writer = await self._connect()
         writer.write(request_bytes)
         await writer.drain()
@@ -79,7 +93,7 @@ class RawConnection:
 
     @staticmethod
     async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";", 1)[0].strip(), 16)
