@@ -31,7 +31,7 @@ import dataclasses
 import enum
 import random
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -696,9 +696,11 @@ def load_records(silences: Silences, records: Iterable[bytes], now: datetime) ->
     return malformed
 
 
-def snapshot_records(silences: Silences) -> list[bytes]:
-    """Every silence, encoded for a storage snapshot."""
-    return [encode_silence(silence, expires_at) for silence, expires_at in silences.snapshot()]
+def snapshot_records(silences: Silences) -> Iterator[bytes]:
+    """Every silence as of now, encoded lazily for a storage snapshot. The entries are
+    captured at once and are immutable, so the encoding may run in a worker thread."""
+    entries = silences.snapshot()
+    return (encode_silence(silence, expires_at) for silence, expires_at in entries)
 
 
 def record_change(change: SilenceChange) -> bytes:

@@ -239,12 +239,15 @@ class DurableLog:
 
         `snapshot` is called while this log holds its writer lock, so every record an earlier
         commit wrote is reflected in it, and records appended but not yet written stay pending
-        and land in the new log (a harmless repeat of what the snapshot already holds)."""
+        and land in the new log (a harmless repeat of what the snapshot already holds). It
+        must capture the state when called; the iterable it returns is consumed in a worker
+        thread (so encoding can be lazy over immutable values, off the event loop)."""
         async with self._lock:
-            content = b"".join([_header(SNAPSHOT_KIND), *(frame(record) for record in snapshot())])
-            await trio.to_thread.run_sync(self._replace_files, content)
+            records = snapshot()
+            await trio.to_thread.run_sync(self._replace_files, records)
 
-    def _replace_files(self, snapshot: bytes) -> None:
+    def _replace_files(self, records: Iterable[bytes]) -> None:
+        snapshot = b"".join([_header(SNAPSHOT_KIND), *(frame(record) for record in records)])
         _write_atomically(self.snapshot_path, snapshot)
         if self._log_handle is not None:
             os.close(self._log_handle)

@@ -21,11 +21,16 @@ from daemon.storage import DurableLog
 
 _SERVER = textwrap.dedent(
     """
-    import json, random, sys, trio
+    import contextvars, json, random, sys, trio
     from datetime import UTC, datetime, timedelta
     from daemon.api.silences import SilencesAPI, gettable_silence
     from daemon.silences import Silences, load_records, record_change, snapshot_records
     from daemon.storage import DurableLog, run_maintenance
+
+    # The versions the current request produced (each trio task has its own context), so a
+    # client acknowledges exactly what its request wrote, not a newer in-memory version
+    # another client made and has not yet had acknowledged.
+    produced = contextvars.ContextVar("produced")
 
     def now():
         return datetime.now(UTC)
@@ -35,24 +40,25 @@ _SERVER = textwrap.dedent(
         silences = Silences(rng=random.Random(seed))
         load_records(silences, log.load(), now())
         silences.add_listener(lambda change: log.append(record_change(change)))
+        silences.add_listener(lambda change: produced.get().append(change.silence))
         api = SilencesAPI(silences, commit=log.commit, clock=now)
         rng = random.Random(seed)
 
-        def acknowledge(silence_id):
-            silence = silences.get(silence_id)
-            shown = gettable_silence(silence, now())
-            shown["updatedAtExact"] = silence.updated_at.isoformat()
-            print(json.dumps(shown), flush=True)
+        def acknowledge(versions):
+            for silence in versions:
+                shown = gettable_silence(silence, now())
+                shown["updatedAtExact"] = silence.updated_at.isoformat()
+                print(json.dumps(shown), flush=True)
 
         async def client(number):
             while True:
+                produced.set([])
                 known = [s.id for s in silences.all()]
                 action = rng.random()
                 if known and action < 0.25:
-                    target = rng.choice(known)
-                    response = await api.delete(target)
+                    response = await api.delete(rng.choice(known))
                     if response.status == 200:
-                        acknowledge(target)
+                        acknowledge(produced.get())
                     continue
                 body = {
                     "matchers": [{"name": "job", "value": "j%d" % rng.randrange(50), "isRegex": False}],
@@ -65,9 +71,7 @@ _SERVER = textwrap.dedent(
                     body["id"] = rng.choice(known)
                 response = await api.create(json.dumps(body).encode(), "application/json")
                 if response.status == 200:
-                    acknowledge(json.loads(response.body)["silenceID"])
-                    if "id" in body and body["id"] in silences:
-                        acknowledge(body["id"])  # an update may have expired the old one
+                    acknowledge(produced.get())
 
         async with trio.open_nursery() as nursery:
             await nursery.start(run_maintenance, log, lambda: silences.gc(now()),
