@@ -12,6 +12,8 @@ import time
 
 from simulations.scenarios import DEFAULT_FAULT_MS, SCENARIOS, Options, Result, run_scenario
 
+SWEEP_SIZES = "3,10,30"
+
 
 def _print_result(result: Result, elapsed_s: float) -> None:
     status = "ok" if result.ok else "FAILED"
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=5, help="sweep: seeds per scenario and size")
-    parser.add_argument("--sizes", default="3,10,30", help="sweep: comma-separated cluster sizes")
+    parser.add_argument("--sizes", default=SWEEP_SIZES, help="sweep, figures: comma-separated cluster sizes")
     parser.add_argument("--fault-seconds", type=float, default=DEFAULT_FAULT_MS / 1000)
     parser.add_argument("--loss", type=float, default=None, help="packet loss probability, 0..1")
     parser.add_argument("--no-lifeguard", action="store_true", help="plain SWIM suspicion and probing")
@@ -65,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.scenario == "figures":
-        print("figures: not implemented yet")
-        return 2
+        from simulations import experiments
+
+        sizes = (
+            experiments.SIZES if args.sizes == SWEEP_SIZES else tuple(int(s) for s in args.sizes.split(","))
+        )
+        experiments.main(args.out, sizes, tuple(n for n in experiments.LIFEGUARD_SIZES if n <= max(sizes)))
+        return 0
     if args.scenario == "sweep":
-        sizes = [int(s) for s in args.sizes.split(",")]
+        sweep_sizes = [int(s) for s in args.sizes.split(",")]
         failed = 0
         for name in sorted(SCENARIOS):
-            for nodes in sizes:
+            for nodes in sweep_sizes:
                 for seed in range(1, args.seeds + 1):
                     failed += not _run_one(name, _options(args, nodes, seed))
         print(f"sweep: {failed} failed")

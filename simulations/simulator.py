@@ -101,6 +101,8 @@ class Trace:
     # bytes and datagrams handed to the network, per node (streams count request + reply)
     bytes_sent: list[int] = dataclasses.field(default_factory=list)
     packets_sent: list[int] = dataclasses.field(default_factory=list)
+    # of bytes_sent, what went over streams (push/pull, TCP pings, reliable user messages)
+    stream_bytes_sent: list[int] = dataclasses.field(default_factory=list)
 
 
 class Simulator:
@@ -113,7 +115,11 @@ class Simulator:
         self.workload_rng = random.Random(master.getrandbits(64))
         self._node_seed_rng = random.Random(master.getrandbits(64))
         self.now = 0
-        self.trace = Trace(bytes_sent=[0] * config.nodes, packets_sent=[0] * config.nodes)
+        self.trace = Trace(
+            bytes_sent=[0] * config.nodes,
+            packets_sent=[0] * config.nodes,
+            stream_bytes_sent=[0] * config.nodes,
+        )
         self.nodes: list[Node] = []
         self.replicas: list[ReplicaState] = []
         self.generation = [0] * config.nodes
@@ -307,6 +313,7 @@ class Simulator:
         self._after(dst)
         if out.expects_reply and reply is not None:
             self._count(dst, reply)
+            self.trace.stream_bytes_sent[dst] += len(reply)
             self._push(self.now + self._delay(dst, src), _REPLY, src, out.request_id, (dst, reply))
 
     def _deliver_reply(self, requester: object, request_id: object, payload: object) -> None:
@@ -356,6 +363,7 @@ class Simulator:
                         delay += rng.randrange(1, faults.reorder_hold_ms + 1)
                     self._push(self.now + delay, _PACKET, index, dst, out.data)
             else:
+                self.trace.stream_bytes_sent[index] += len(out.data)
                 delay = self._delay(index, dst if dst is not None else index)
                 self._push(self.now + delay, _STREAM, index, dst, out)
         events = node.take_events()
