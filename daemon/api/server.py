@@ -30,15 +30,27 @@ from daemon.api.response import Response, framework_error
 from daemon.flags import format_go_duration
 from daemon.metrics import EXPOSITION_CONTENT_TYPE, Metrics
 from daemon.ui import load_assets
+from daemon.webconfig import BasicAuthenticator, TooManyAuthChecks, WebConfig, WebConfigError, WebConfigSource
 
 logger = logging.getLogger(__name__)
 
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 # Alertmanager's floor for the GET concurrency limit when the flag is 0 or negative.
 MIN_DEFAULT_GET_CONCURRENCY = 8
-# Go's net/http has no body limit; this bound keeps one request from exhausting memory
-# while staying far above the largest batch Prometheus sends (a few MiB).
-MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
+# Go's net/http has no body limit; these bounds keep one request from exhausting memory.
+# Alerts: far above the largest batch Prometheus sends (a few MiB) and a 10,000-alert import.
+MAX_ALERTS_BODY_BYTES = 64 * 1024 * 1024
+# Every other POST (silences, reload) carries a few KiB; 1 MiB leaves room for silences
+# with long regular expressions.
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+# A client that announced a body but sends it slower than this is holding a connection and a
+# buffer for nothing (slowloris); Prometheus sends its batches in milliseconds.
+REQUEST_BODY_TIMEOUT_SECONDS = 60.0
+# Request line plus headers. Go allows 1 MiB; hypercorn's 16 KiB default is too tight for
+# UI links carrying many `filter` matchers, 64 KiB is not.
+MAX_REQUEST_HEADER_BYTES = 64 * 1024
+# Each socket read while a request arrives; bounds slow header delivery (slowloris).
+SOCKET_READ_TIMEOUT_SECONDS = 60
 
 # rs/cors defaults.
 CORS_ALLOWED_METHODS = frozenset({"GET", "POST", "HEAD"})
@@ -63,6 +75,33 @@ UI_HEADERS = [
 
 SilencesHandlers = Any  # daemon.api.silences.SilencesAPI (kept loose so the router does not pin it)
 Reload = Callable[[], Awaitable[str | None]]
+
+
+def body_limit(method: str, path: str, prefix: str) -> int:
+    """The body size limit for one request, known before the body is read."""
+    alerts_path = ("" if prefix == "/" else prefix) + "/api/v2/alerts"
+    if method == "POST" and path.rstrip("/") in (alerts_path, alerts_path.replace("/v2/", "/v1/")):
+        return MAX_ALERTS_BODY_BYTES
+    return MAX_REQUEST_BODY_BYTES
+
+
+def _request_headers(scope: Mapping[str, Any]) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ", "."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _apply_configured_headers(response: Response, configured: Mapping[str, str]) -> None:
+    """`http_server_config.headers` win over the handler's headers of the same name."""
+    if not configured:
+        return
+    lowered = {name.lower() for name in configured}
+    response.headers = [(name, value) for name, value in response.headers if name.lower() not in lowered]
+    response.headers.extend(configured.items())
 
 
 def default_get_concurrency(configured: int) -> int:
@@ -109,6 +148,8 @@ class WebOptions:
     route_prefix: str = "/"
     get_concurrency: int = 0
     timeout: timedelta = timedelta(0)
+    # --web.config.file; loaded by `serve`, which fails with WebConfigError when it is invalid.
+    config_file: str = ""
 
 
 class ApiApplication:
@@ -136,6 +177,9 @@ class ApiApplication:
         self.silences = silences
         self._reload = reload
         self._ui_assets = load_assets(self._prefix)
+        self.config_file = options.config_file
+        self.web_config: WebConfigSource | None = None
+        self._authenticator = BasicAuthenticator()
 
     # ------------------------------------------------------------------ ASGI
 
@@ -145,12 +189,38 @@ class ApiApplication:
             return
         if scope["type"] != "http":
             return
-        request, too_large = await self._read_request(scope, receive)
-        if too_large:
-            await self._send(send, _text(413, "request body too large\n"), head=False)
-            return
-        response = await self.handle(request)
-        await self._send(send, response, head=request.method == "HEAD")
+        headers = _request_headers(scope)
+        web_config: WebConfig | None = None
+        if self.web_config is not None:
+            try:
+                web_config = self.web_config.current()
+            except WebConfigError:
+                # exporter-toolkit answers every request this way while the file is broken.
+                await self._send(send, _text(500, "Internal Server Error\n"), head=False)
+                return
+        refusal = await self.authorize(web_config, headers)
+        if refusal is None:
+            method, path = scope["method"], scope["path"]
+            body, refusal = await self._read_body(receive, headers, body_limit(method, path, self._prefix))
+        if refusal is not None:
+            response = refusal
+        else:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            response = await self.handle(Request(method, path, query, headers, body))
+        if web_config is not None:
+            _apply_configured_headers(response, web_config.headers)
+        await self._send(send, response, head=scope["method"] == "HEAD")
+
+    async def authorize(self, web_config: WebConfig | None, headers: Mapping[str, str]) -> Response | None:
+        """None when the request may proceed, else the refusal (401 with a Basic challenge)."""
+        if web_config is None or not web_config.users:
+            return None
+        try:
+            if await self._authenticator.check(web_config.users, headers.get("authorization")):
+                return None
+        except TooManyAuthChecks:
+            return _text(503, "Too many authentication attempts in progress, try again later.\n")
+        return _text(401, "Unauthorized\n", [("WWW-Authenticate", "Basic")])
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -161,30 +231,32 @@ class ApiApplication:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_request(self, scope: Mapping[str, Any], receive: Any) -> tuple[Request, bool]:
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    async def _read_body(
+        self, receive: Any, headers: Mapping[str, str], limit: int
+    ) -> tuple[bytes, Response | None]:
+        """The whole body, or a refusal: 413 past `limit` (announced or actual size), 408
+        when the client takes longer than REQUEST_BODY_TIMEOUT_SECONDS to send it."""
+        too_large = _text(413, f"Request body too large: the limit for this endpoint is {limit} bytes.\n")
+        announced = headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > limit:
+            return b"", too_large
         chunks: list[bytes] = []
         size = 0
-        too_large = False
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_BODY_BYTES:
-                too_large = True
-            elif chunk:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        request = Request(scope["method"], scope["path"], query, headers, b"".join(chunks))
-        return request, too_large
+        with trio.move_on_after(REQUEST_BODY_TIMEOUT_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return b"", too_large
+                if chunk:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            return b"".join(chunks), None
+        return b"", _text(408, f"Request body not received within {REQUEST_BODY_TIMEOUT_SECONDS:g}s.\n")
 
     @staticmethod
     async def _send(send: Any, response: Response, *, head: bool) -> None:
@@ -360,22 +432,40 @@ async def serve(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; reports the bound addresses (`http://host:port`) once listening.
-    Raises OSError (e.g. address already in use) before reporting when a bind fails."""
+    """Serve until cancelled; reports the bound addresses (`http://host:port`, or `https://`
+    with TLS) once listening. Raises before reporting when a bind fails (OSError) or the web
+    config file is invalid (WebConfigError, exporter-toolkit's message)."""
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.trio.run import worker_serve
     from hypercorn.utils import wrap_app
 
-    config = HypercornConfig()
+    if app.config_file:
+        app.web_config = WebConfigSource(app.config_file)
+    ssl_context = None
+    if app.web_config is not None and app.web_config.initial.tls.enabled:
+        ssl_context = app.web_config.server_context()
+
+    class ServerConfig(HypercornConfig):
+        def create_ssl_context(self) -> Any:
+            return ssl_context
+
+        @property
+        def ssl_enabled(self) -> bool:
+            return ssl_context is not None
+
+    config = ServerConfig()
     config.bind = [hypercorn_bind(address) for address in listen_addresses]
     config.include_server_header = False
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     # Shutdown is bounded by the composition root; in-flight requests are cancelled with it.
     config.graceful_timeout = 0.0
+    config.h11_max_incomplete_size = MAX_REQUEST_HEADER_BYTES
+    config.h2_max_header_list_size = MAX_REQUEST_HEADER_BYTES
+    config.read_timeout = SOCKET_READ_TIMEOUT_SECONDS
     # Bound here, outside hypercorn's nurseries, so a failure is a plain OSError for the caller.
     sockets = config.create_sockets()
-    for listening_socket in sockets.insecure_sockets:
+    for listening_socket in (*sockets.secure_sockets, *sockets.insecure_sockets):
         listening_socket.listen(config.backlog)
     await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, task_status=task_status)
 
