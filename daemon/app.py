@@ -54,6 +54,7 @@ from daemon.routing import Route
 from daemon.silences import Silencer, Silences, load_records, record_change, snapshot_records
 from daemon.storage import DurableLog, run_maintenance
 from daemon.version import build_info
+from daemon.webconfig import WebConfigError
 from notify.context import TimeIntervals
 
 logger = logging.getLogger("tocsin.main")
@@ -329,6 +330,9 @@ class Application:
             api = self._build_api()
             try:
                 self.bound_addresses = await nursery.start(serve, api, self.flags.web_listen_addresses)
+            except WebConfigError as error:
+                logger.error("Listen error", extra={"err": str(error)})
+                raise StartupError(str(error)) from None
             except OSError as error:
                 logger.error("Listen error", extra={"err": _listen_error_text(self.flags, error)})
                 raise StartupError(str(error)) from None
@@ -375,7 +379,9 @@ class Application:
         )
         general = GeneralAPI(self.current_api_runtime, build_info().as_status(), self.started_at)
         silences = SilencesAPI(self.silences, commit=self.silences_log.commit, clock=self.clock)
-        options = WebOptions(self.route_prefix, self.flags.web_get_concurrency, self.flags.web_timeout)
+        options = WebOptions(
+            self.route_prefix, self.flags.web_get_concurrency, self.flags.web_timeout, self.flags.web_config_file
+        )
         return ApiApplication(options, alerts=alerts, general=general, metrics=metrics, reload=self.reload, silences=silences)
 
     def close(self) -> None:
