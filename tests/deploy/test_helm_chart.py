@@ -174,6 +174,9 @@ def test_hard_anti_affinity_additional_peers_and_extra_args() -> None:
     ]
     assert flag_values(args, "log.format") == ["json"]
     assert flag_values(args, "web.external-url") == ["https://alerts.example.com/am/"]
+    # The route prefix of the external URL moves the daemon's endpoints, probes included.
+    assert main_container(statefulset)["readinessProbe"]["httpGet"]["path"] == "/am/-/ready"
+    assert main_container(statefulset)["livenessProbe"]["httpGet"]["path"] == "/am/-/healthy"
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["storageClassName"] == ""
     assert find(objects, "PodDisruptionBudget")["spec"] == {

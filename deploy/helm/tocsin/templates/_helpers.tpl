@@ -72,3 +72,17 @@ restarted pod keeps its position), then additionalPeers. tocsin re-resolves them
 {{- define "tocsin.configFile" -}}
 {{- omit .Values.config "enabled" | toYaml }}
 {{- end }}
+
+{{/*
+A probe with the route prefix of baseURL in front of tocsin's own /-/ paths: with
+--web.external-url=https://host/am/ the daemon serves /am/-/ready, not /-/ready.
+Arguments: (list probe baseURL).
+*/}}
+{{- define "tocsin.probe" -}}
+{{- $probe := deepCopy (index . 0) }}
+{{- $prefix := trimSuffix "/" (urlParse (index . 1 | default "/")).path }}
+{{- if and $prefix $probe.httpGet (hasPrefix "/-/" ($probe.httpGet.path | default "")) }}
+{{- $_ := set $probe.httpGet "path" (printf "%s%s" $prefix $probe.httpGet.path) }}
+{{- end }}
+{{- toYaml $probe }}
+{{- end }}
