@@ -413,10 +413,16 @@ class WebConfigSource:
         listener_context = self._ssl_context
         assert listener_context is not None, "TLS is not configured"
 
-        def pick_context(connection: Any, server_name: str | None, _: ssl.SSLContext) -> None:
-            newest = self.ssl_context()
+        def pick_context(connection: Any, server_name: str | None, _: ssl.SSLContext) -> int | None:
+            try:
+                self.current()
+            except WebConfigError:
+                # Go re-reads the file for each handshake and fails it while the file is broken.
+                return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+            newest = self._ssl_context
             if newest is not None and newest is not connection.context:
                 connection.context = newest
+            return None
 
         listener_context.sni_callback = pick_context
         return listener_context
