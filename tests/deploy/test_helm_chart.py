@@ -177,6 +177,8 @@ def test_hard_anti_affinity_additional_peers_and_extra_args() -> None:
     # The route prefix of the external URL moves the daemon's endpoints, probes included.
     assert main_container(statefulset)["readinessProbe"]["httpGet"]["path"] == "/am/-/ready"
     assert main_container(statefulset)["livenessProbe"]["httpGet"]["path"] == "/am/-/healthy"
+    reloader = next(c for c in pod["containers"] if c["name"] == "configmap-reload")
+    assert "--reload-url=http://127.0.0.1:9093/am/-/reload" in reloader["args"]
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["storageClassName"] == ""
     assert find(objects, "PodDisruptionBudget")["spec"] == {

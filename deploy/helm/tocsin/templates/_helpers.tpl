@@ -80,9 +80,14 @@ Arguments: (list probe baseURL).
 */}}
 {{- define "tocsin.probe" -}}
 {{- $probe := deepCopy (index . 0) }}
-{{- $prefix := trimSuffix "/" (urlParse (index . 1 | default "/")).path }}
+{{- $prefix := include "tocsin.routePrefix" (index . 1) }}
 {{- if and $prefix $probe.httpGet (hasPrefix "/-/" ($probe.httpGet.path | default "")) }}
 {{- $_ := set $probe.httpGet "path" (printf "%s%s" $prefix $probe.httpGet.path) }}
 {{- end }}
 {{- toYaml $probe }}
+{{- end }}
+
+{{/* The route prefix baseURL implies, without the trailing slash ("" at the root). */}}
+{{- define "tocsin.routePrefix" -}}
+{{- trimSuffix "/" (urlParse (. | default "/")).path }}
 {{- end }}
