@@ -8,10 +8,14 @@ Lifetime of the process:
   notifier pipelines and dispatcher. A failed reload leaves the running one untouched;
   alerts stay in the store and the new dispatcher re-groups them from its snapshot;
 - background tasks: API server, alert GC, silence and nflog maintenance (GC + snapshot,
-  once more at shutdown), signal handling.
+  once more at shutdown), signal handling;
+- with `--cluster.listen-address` set, the cluster peer (`daemon.cluster_glue`): started
+  before the dispatcher, it gates notifications until settled, gives the wait stage its
+  position and replicates silences and the notification log.
 
-SIGTERM/SIGINT cancel the root nursery; shielded final snapshots run, and a watchdog ends
-the process if shutdown takes longer than `SHUTDOWN_TIMEOUT_SECONDS`.
+SIGTERM/SIGINT first leave the cluster (bounded by the peer), then cancel the root nursery;
+shielded final snapshots run, and a watchdog ends the process if shutdown takes longer than
+`SHUTDOWN_TIMEOUT_SECONDS`.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ from pathlib import Path
 
 import trio
 
+from cluster.peer import PeerError
+from cluster.security import SecurityError
+from cluster.tlsconfig import TLSConfigError
 from daemon import logs
 from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.alerts import AlertsAPI, AlertsRuntime, GeneralAPI
 from daemon.api.server import ApiApplication, WebOptions, serve
 from daemon.api.silences import SilencesAPI
+from daemon.cluster_glue import ClusterGlue, build_cluster
 from daemon.config.loader import ConfigError, default_config, load_config_file
 from daemon.config.model import Config
 from daemon.dispatch import Dispatcher
@@ -48,14 +56,14 @@ from daemon.integrations import (
     referenced_receivers,
 )
 from daemon.marker import STATE_ACTIVE, STATE_SUPPRESSED, STATE_UNPROCESSED, Marker
-from daemon.metrics import Metrics, config_hash
+from daemon.metrics import Metrics, config_hash, register_cluster_metrics
 from daemon.nflog import NotificationLog
 from daemon.routing import Route
 from daemon.silences import Silencer, Silences, load_records, record_change, snapshot_records
 from daemon.storage import DurableLog, run_maintenance
 from daemon.version import build_info
 from daemon.webconfig import WebConfigError
-from notify.context import TimeIntervals
+from notify.context import ClusterGate, TimeIntervals
 
 logger = logging.getLogger("tocsin.main")
 
@@ -64,9 +72,10 @@ EXIT_FAILURE = 1
 # Alertmanager bounds leaving the cluster at 10s; snapshots with HA off take milliseconds.
 # Past this the watchdog ends the process so a stuck disk cannot hang a rolling restart.
 SHUTDOWN_TIMEOUT_SECONDS = 15.0
-# Notification-log writes are appended by the pipeline without waiting for disk; this is how
-# often they are committed (a crash loses at most this much of the log: a re-send, not a loss).
-NFLOG_COMMIT_INTERVAL_SECONDS = 1.0
+# Notification-log writes, and silences merged from peers, are appended without waiting for
+# disk; this is how often they are committed (a crash loses at most this much: a re-send or
+# a silence that the peers still hold and give back by push/pull, not a loss).
+BACKGROUND_COMMIT_INTERVAL_SECONDS = 1.0
 
 
 # CPython's default (700 allocations) runs the cyclic collector every few hundred objects; with
@@ -147,6 +156,8 @@ class Application:
         storage = Path(flags.storage_path)
         self.silences_log = DurableLog(storage, "silences")
         self.nflog_log = DurableLog(storage, "nflog")
+        # Built in `run` when --cluster.listen-address is set (HA on).
+        self.cluster: ClusterGlue | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -168,6 +179,32 @@ class Application:
                 logger.error("Failed to load the notification log", extra={"err": str(error)})
         self.nflog.on_local_write = self.nflog_log.append
 
+    def _build_cluster(self) -> None:
+        """The peer and its channels (after the durable state is loaded, so loading does not
+        broadcast). Raises StartupError for bad cluster settings."""
+        if not self.flags.cluster_enabled:
+            return
+        try:
+            self.cluster = build_cluster(
+                self.flags,
+                self.silences,
+                self.nflog,
+                clock=self.clock,
+                silences_log=self.silences_log,
+                nflog_log=self.nflog_log,
+            )
+        except (PeerError, TLSConfigError, SecurityError, OSError, ValueError) as error:
+            logger.error("unable to initialize gossip mesh", extra={"err": str(error)})
+            raise StartupError(str(error)) from None
+
+    def _gate(self) -> ClusterGate | None:
+        return self.cluster.peer if self.cluster is not None else None
+
+    def _peer_wait_seconds(self) -> float:
+        if self.cluster is None:
+            return 0.0
+        return self.cluster.peer_wait_seconds(self.flags.cluster_peer_timeout.total_seconds())
+
     def _build_runtime(self, config: Config, raw: bytes) -> Runtime:
         """Raises IntegrationBuildError (or ValueError) for configs whose receivers cannot be built."""
         route = Route.from_config(config.route)
@@ -182,6 +219,7 @@ class Application:
             inhibitor=inhibitor,
             silencer=silencer,
             time_intervals=time_intervals,
+            gate=self._gate(),
             peer_timeout=self.flags.cluster_peer_timeout,
             nflog_retention=self.flags.data_retention,
             observer=MetricsObserver(
@@ -197,6 +235,7 @@ class Application:
             self.store,
             notifiers,
             self.clock,
+            peer_wait=self._peer_wait_seconds,
             observe_processing=metrics.dispatcher_alert_processing_duration.observe,
         )
 
@@ -280,7 +319,9 @@ class Application:
         metrics.silences.source = lambda: {
             state.value: count for state, count in self.silences.count_by_state(self.clock()).items()
         }
-        metrics.cluster_enabled.set(0)
+        metrics.cluster_enabled.set(1 if self.cluster is not None else 0)
+        if self.cluster is not None:
+            register_cluster_metrics(metrics, self.cluster.peer, self.cluster.replicator)
 
     # ------------------------------------------------------------------ reload
 
@@ -308,25 +349,34 @@ class Application:
     async def run(self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             config, raw = _read_config(self.flags)
-            first_runtime = self._build_runtime(config, raw)
-        except (ConfigError, IntegrationBuildError, ValueError) as error:
-            logger.error(
-                "Loading configuration file failed",
-                extra={"component": "configuration", "file": self.flags.config_file, "err": str(error)},
-            )
+        except ConfigError as error:
+            self._log_config_error(error)
             raise StartupError(str(error)) from None
         try:
             self._load_durable_state()
         except OSError as error:
             logger.error("Failed to open the storage directory", extra={"err": str(error)})
             raise StartupError(str(error)) from None
+        self._build_cluster()
+        try:
+            first_runtime = self._build_runtime(config, raw)
+        except (IntegrationBuildError, ValueError) as error:
+            self._log_config_error(error)
+            raise StartupError(str(error)) from None
         self._wire_gauges()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self.cluster is not None:
+                try:
+                    await nursery.start(self.cluster.peer.run)
+                except (OSError, PeerError) as error:
+                    logger.error("unable to initialize gossip mesh", extra={"err": str(error)})
+                    raise StartupError(str(error)) from None
+                nursery.start_soon(self.cluster.nflog_broadcaster.run)
             await self._start_runtime(first_runtime)
             await nursery.start(self._run_maintenance)
             nursery.start_soon(self.store.run_gc, self.flags.alerts_gc_interval.total_seconds(), self.clock)
-            nursery.start_soon(self._commit_nflog_periodically)
+            nursery.start_soon(self._commit_logs_periodically)
             api = self._build_api()
             try:
                 self.bound_addresses = await nursery.start(serve, api, self.flags.web_listen_addresses)
@@ -359,13 +409,26 @@ class Application:
             )
             task_status.started()
 
-    async def _commit_nflog_periodically(self) -> None:
+    def _log_config_error(self, error: Exception) -> None:
+        logger.error(
+            "Loading configuration file failed",
+            extra={"component": "configuration", "file": self.flags.config_file, "err": str(error)},
+        )
+
+    async def _commit_logs_periodically(self) -> None:
         while True:
-            await trio.sleep(NFLOG_COMMIT_INTERVAL_SECONDS)
-            try:
-                await self.nflog_log.commit()
-            except OSError as error:
-                logger.error("Failed to write the notification log", extra={"err": str(error)})
+            await trio.sleep(BACKGROUND_COMMIT_INTERVAL_SECONDS)
+            for log, what in ((self.nflog_log, "notification log"), (self.silences_log, "silences")):
+                try:
+                    await log.commit()
+                except OSError as error:
+                    logger.error(f"Failed to write the {what}", extra={"err": str(error)})
+
+    async def leave_cluster(self) -> None:
+        """Announce our departure to the peers (bounded by the peer's leave timeout), so they
+        stop waiting for us at once instead of after failure detection."""
+        if self.cluster is not None:
+            await self.cluster.peer.leave()
 
     def _build_api(self) -> ApiApplication:
         metrics = self.metrics
@@ -377,7 +440,13 @@ class Application:
             invalid_total=metrics.alerts_invalid,
             clock=self.clock,
         )
-        general = GeneralAPI(self.current_api_runtime, build_info().as_status(), self.started_at)
+        cluster = self.cluster
+        if cluster is not None:
+            general = GeneralAPI(
+                self.current_api_runtime, build_info().as_status(), self.started_at, cluster_status=cluster.status
+            )
+        else:
+            general = GeneralAPI(self.current_api_runtime, build_info().as_status(), self.started_at)
         silences = SilencesAPI(self.silences, commit=self.silences_log.commit, clock=self.clock)
         options = WebOptions(
             self.route_prefix, self.flags.web_get_concurrency, self.flags.web_timeout, self.flags.web_config_file
@@ -417,6 +486,7 @@ async def _main(app: Application) -> None:
                 name = "SIGTERM" if received == signal.SIGTERM else "SIGINT"
                 logger.info(f"Received {name}, exiting gracefully...")
                 _start_shutdown_watchdog()
+                await app.leave_cluster()
                 nursery.cancel_scope.cancel()
                 break
 

@@ -10,7 +10,8 @@ aggregation groups) are read through callbacks at scrape time rather than kept i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,7 +21,7 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -221,3 +222,99 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# ---------------------------------------------------------------------- cluster
+
+
+class ClusterPeerView(Protocol):
+    """What the cluster metrics read from `cluster.peer.Peer` at scrape time."""
+
+    name: str
+
+    def cluster_size(self) -> int: ...
+
+    def failed_peers(self) -> Sequence[object]: ...
+
+    def position(self) -> int: ...
+
+    @property
+    def node(self) -> Any: ...
+
+
+class ClusterChannelView(Protocol):
+    @property
+    def counters(self) -> Any: ...
+
+
+class ClusterReplicatorView(Protocol):
+    @property
+    def queued_broadcasts(self) -> int: ...
+
+    @property
+    def channels(self) -> Mapping[str, ClusterChannelView]: ...
+
+
+class _ClusterCollector(Collector):
+    """Alertmanager's cluster gauges and oversize counters, computed from the running peer.
+    Registered only when clustering is enabled (Alertmanager has none of them otherwise)."""
+
+    def __init__(self, peer: ClusterPeerView, replicator: ClusterReplicatorView) -> None:
+        self._peer = peer
+        self._replicator = replicator
+
+    def collect(self) -> Iterable[Metric]:
+        peer = self._peer
+        try:
+            size, position, health = peer.cluster_size(), peer.position(), float(peer.node.health_score)
+        except RuntimeError:  # not running yet (or any more): a lone, healthy member
+            size, position, health = 1, 0, 0.0
+        yield GaugeMetricFamily(
+            "alertmanager_cluster_members", "Number indicating current number of members in cluster.", value=size
+        )
+        yield GaugeMetricFamily(
+            "alertmanager_cluster_failed_peers",
+            "Number indicating the current number of failed peers in the cluster.",
+            value=len(peer.failed_peers()),
+        )
+        yield GaugeMetricFamily(
+            "alertmanager_cluster_health_score",
+            "Health score of the cluster. Lower values are better and zero means 'totally healthy'.",
+            value=health,
+        )
+        yield GaugeMetricFamily(
+            "alertmanager_peer_position",
+            "Position the Alertmanager instance believes it's in. The position determines a peer's behavior "
+            "in the cluster.",
+            value=position,
+        )
+        info = GaugeMetricFamily(
+            "alertmanager_cluster_peer_info", "A metric with a constant '1' value labeled by peer name.", labels=["peer"]
+        )
+        info.add_metric([peer.name], 1.0)
+        yield info
+        yield GaugeMetricFamily(
+            "alertmanager_cluster_messages_queued",
+            "Number of cluster messages which are queued.",
+            value=self._replicator.queued_broadcasts,
+        )
+        channels = sorted(self._replicator.channels.items())
+        sent = CounterMetricFamily(
+            "alertmanager_oversized_gossip_message_sent",
+            "Number of oversized gossip message sent.",
+            labels=["key"],
+        )
+        dropped = CounterMetricFamily(
+            "alertmanager_oversized_gossip_message_dropped",
+            "Number of oversized gossip messages that were dropped due to a full message queue.",
+            labels=["key"],
+        )
+        for key, channel in channels:
+            sent.add_metric([key], float(channel.counters.oversized_queued))
+            dropped.add_metric([key], float(channel.counters.oversized_dropped))
+        yield sent
+        yield dropped
+
+
+def register_cluster_metrics(metrics: Metrics, peer: ClusterPeerView, replicator: ClusterReplicatorView) -> None:
+    metrics.registry.register(_ClusterCollector(peer, replicator))

@@ -88,10 +88,12 @@ class _RecordingServer(ThreadingHTTPServer):
 class RecordingSink:
     """Records every request; `status_for` can be overridden to script failures."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """`host`: the address to listen on (the HA chaos tests serve replicas in network
+        namespaces, so they listen on every address and hand each replica its own URL)."""
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._server = _RecordingServer(("127.0.0.1", 0), _Handler)
+        self._server = _RecordingServer((host, 0), _Handler)
         self._server.sink = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="recording-sink", daemon=True)
         self.statuses: dict[str, list[int]] = {}
