@@ -382,6 +382,12 @@ def go_json_value_end(body: bytes) -> int:
 def decode_go_json(body: bytes) -> Any:
     """The first JSON value of `body`, decoded as Go's json.Decoder would accept it: syntax
     errors carry Go's wording, trailing data is ignored, invalid UTF-8 becomes U+FFFD."""
+    try:
+        # Fast path: a body orjson accepts is one JSON value, valid UTF-8, nothing after it,
+        # and decodes to what Go decodes. Everything else gets Go's scanner.
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     end = go_json_value_end(body)
     text = body[:end].decode("utf-8", "replace")
     try:
