@@ -18,7 +18,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/daemon $(ARGS)
 
-# Installs the oracle (real Alertmanager 0.25 and amtool) and Prometheus when run as root.
+# Installs the oracle (real Alertmanager 0.25 and amtool), Prometheus and iproute2 (network
+# namespaces for the partition tests) when run as root.
 system-packages:
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
@@ -26,6 +27,7 @@ system-packages:
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
