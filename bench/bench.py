@@ -375,8 +375,12 @@ async def bench_fanout(run: Run) -> None:
         ]
         reset_peak_rss(daemon.pid)
         started = time.perf_counter()
-        posting_seconds = await post_all(daemon.port, requests, CONNECTIONS)
-        run.record("fanout", "POSTing all alerts took", "s", "lower", posting_seconds)
+        try:
+            posting_seconds = await post_all(daemon.port, requests, CONNECTIONS)
+            run.record("fanout", "POSTing all alerts took", "s", "lower", posting_seconds)
+        except TimeoutError:
+            # Still worth knowing how much was delivered meanwhile; the drain below is bounded.
+            print(f"  warning: {run.target} did not answer all POSTs within {POST_PHASE_TIMEOUT_SECONDS}s", flush=True)
         try:
             async with asyncio.timeout(FANOUT_DRAIN_SECONDS):
                 await sink.wait_for(groups)
