@@ -123,7 +123,7 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
              "cluster_allow_insecure_public_advertise_address_discovery"),
     # tocsin additions (absent from Alertmanager 0.25).
     FlagSpec("cluster.peer-name", Kind.STRING, "",
-             "Name of this peer in the cluster (default: a new ULID on every start).", "cluster_peer_name"),
+             "Name of this peer in the cluster (default: the host name).", "cluster_peer_name"),
     FlagSpec("cluster.key-file", Kind.STRING, "",
              "Path to a file holding the gossip encryption key(s).", "cluster_key_file"),
     FlagSpec("log.level", Kind.LOG_LEVEL, "info",
