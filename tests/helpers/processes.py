@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -109,6 +110,23 @@ class DaemonProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def route_prefix(self) -> str:
+        """Where the daemon mounts its routes: `--web.route-prefix`, else the external URL's path."""
+        prefix = ""
+        for argument in self.extra_args:
+            if argument.startswith("--web.route-prefix="):
+                trimmed = argument.split("=", 1)[1].strip("/")
+                return f"/{trimmed}" if trimmed else ""
+            if argument.startswith("--web.external-url="):
+                prefix = urlsplit(argument.split("=", 1)[1]).path.rstrip("/")
+        return prefix
+
+    @property
+    def prefixed_url(self) -> str:
+        """`base_url` plus the route prefix: the API is at `prefixed_url + "/api/v2"`."""
+        return self.base_url + self.route_prefix
 
     @property
     def config_path(self) -> Path:
@@ -225,7 +243,7 @@ class DaemonProcess:
                         f"{self.kind} exited with code {exit_code} before becoming ready\n{self.log_tail()}"
                     )
                 try:
-                    response = client.get(f"{self.base_url}/-/ready")
+                    response = client.get(f"{self.prefixed_url}/-/ready")
                     if response.status_code == 200:
                         return
                     last_problem = f"/-/ready answered {response.status_code}"
@@ -278,7 +296,7 @@ class DaemonProcess:
         """Optionally replace the config file, then `POST /-/reload`; returns the response."""
         if config_text is not None:
             self.write_config(config_text)
-        return httpx.post(f"{self.base_url}/-/reload", timeout=HELPER_HTTP_TIMEOUT_SECONDS)
+        return httpx.post(f"{self.prefixed_url}/-/reload", timeout=HELPER_HTTP_TIMEOUT_SECONDS)
 
     def reload_by_signal(self, config_text: str | None = None) -> None:
         """Optionally replace the config file, then send SIGHUP (no answer to wait for)."""

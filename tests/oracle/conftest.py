@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -23,8 +23,8 @@ def oracle_pair(daemon_factory: DaemonFactory) -> Iterator[PairStarter]:
 
     sinks = fresh_sinks()
 
-    def start(config_template: str) -> OraclePair:
-        return start_pair(daemon_factory, config_template, sinks)
+    def start(config_template: str, extra_args: Sequence[str] = (), prefix: str = "") -> OraclePair:
+        return start_pair(daemon_factory, config_template, sinks, extra_args, prefix)
 
     try:
         yield start

@@ -21,10 +21,10 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -119,19 +119,21 @@ class Side:
     daemon: DaemonProcess
     sink: RecordingSink
     silence_names: dict[str, str] = field(default_factory=dict)
+    # The route prefix (from --web.route-prefix or the external URL's path), e.g. "/am".
+    prefix: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.daemon.base_url + self.prefix
 
     def get(self, path: str, params: Any = None) -> httpx.Response:
-        return httpx.get(f"{self.daemon.base_url}{path}", params=params, timeout=HTTP_TIMEOUT_SECONDS)
+        return httpx.get(f"{self.url}{path}", params=params, timeout=HTTP_TIMEOUT_SECONDS)
 
     def post_alerts(self, alerts: Sequence[PostableAlert]) -> httpx.Response:
-        return httpx.post(
-            f"{self.daemon.base_url}/api/v2/alerts", json=list(alerts), timeout=HTTP_TIMEOUT_SECONDS
-        )
+        return httpx.post(f"{self.url}/api/v2/alerts", json=list(alerts), timeout=HTTP_TIMEOUT_SECONDS)
 
     def post_silence(self, silence: dict[str, Any], name: str) -> str:
-        response = httpx.post(
-            f"{self.daemon.base_url}/api/v2/silences", json=silence, timeout=HTTP_TIMEOUT_SECONDS
-        )
+        response = httpx.post(f"{self.url}/api/v2/silences", json=silence, timeout=HTTP_TIMEOUT_SECONDS)
         assert response.status_code == 200, (
             f"{self.name}: POST /api/v2/silences -> {response.status_code} {response.text}"
         )
@@ -226,11 +228,20 @@ class OraclePair:
                 assert request.json()["externalURL"] == f"http://{hostname}:{side.daemon.port}"
 
 
-PairStarter = Callable[[str], OraclePair]
+class PairStarter(Protocol):
+    """The `oracle_pair` fixture: start both daemons on one config template."""
+
+    def __call__(
+        self, config_template: str, extra_args: Sequence[str] = (), prefix: str = ""
+    ) -> OraclePair: ...
 
 
 def start_pair(
-    daemon_factory: Any, config_template: str, sinks: Iterator[RecordingSink], extra_args: Sequence[str] = ()
+    daemon_factory: Any,
+    config_template: str,
+    sinks: Iterator[RecordingSink],
+    extra_args: Sequence[str] = (),
+    prefix: str = "",
 ) -> OraclePair:
     """Start the oracle and the candidate concurrently, each pointed at a fresh sink."""
     oracle_sink, candidate_sink = next(sinks), next(sinks)
@@ -240,6 +251,6 @@ def start_pair(
         [("alertmanager", oracle_config), (candidate_kind(), candidate_config)], extra_args=extra_args
     )
     return OraclePair(
-        oracle=Side("alertmanager", oracle_daemon, oracle_sink),
-        candidate=Side(candidate_kind(), candidate_daemon, candidate_sink),
+        oracle=Side("alertmanager", oracle_daemon, oracle_sink, prefix=prefix),
+        candidate=Side(candidate_kind(), candidate_daemon, candidate_sink, prefix=prefix),
     )
