@@ -286,3 +286,47 @@ def test_ten_thousand_alerts_render_one_page_quickly(
     assert 'alertname="Alert050"' in by_testid(browser, "alert-group")[0].text
     shot("10000-alerts")
     no_console_errors(browser)
+
+
+# Filters as users type them in the UI or pass them to amtool.
+FILTER_CORPUS = [
+    '{alertname="Down"}',
+    "alertname=Down",
+    '{a="b", c=~"d.*"}',
+    '{a="b",c=~"d.*",}',
+    'a!="x,y"',
+    'foo=~"a\\"b"',
+    '{a="b\\nc"}',
+    'job="a b"',
+    "a=b,c!=d",
+    '{env!~"prod|stage"}',
+    '{a="x\\\\y"}',
+    'a=""',
+    'instance=~".+:9100"',
+    '{severity="critical", team=~"db|web", env!="dev"}',
+]
+
+
+def test_filter_parser_in_the_page_agrees_with_the_servers(browser: Any, tocsin: DaemonProcess) -> None:
+    """The page parses the filter and sends each matcher back quoted; the server must read
+    back exactly what the user meant, as Alertmanager's own parser reads the same text."""
+    from daemon.matchers import parse_matcher, parse_matchers
+
+    open_page(browser, tocsin, "#/status")
+    wait_for(browser, lambda: by_testid(browser, "status"), "the page")
+    parsed = browser.execute_async_script(
+        """
+        const [inputs, done] = arguments;
+        import(new URL("lib/matchers.js", document.baseURI).href).then((module) => done(inputs.map((text) => {
+          const matchers = module.parseMatchers(text);
+          return matchers.map((matcher) => [matcher.name, matcher.operator, matcher.value, module.formatMatcher(matcher)]);
+        })));
+        """,
+        FILTER_CORPUS,
+    )
+    for text, from_page in zip(FILTER_CORPUS, parsed, strict=True):
+        expected = [(matcher.name, matcher.type.value, matcher.value) for matcher in parse_matchers(text)]
+        assert [tuple(item[:3]) for item in from_page] == expected, text
+        for name, operator, value, sent in from_page:
+            echoed = parse_matcher(sent)
+            assert (echoed.name, echoed.type.value, echoed.value) == (name, operator, value), sent
