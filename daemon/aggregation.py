@@ -140,15 +140,19 @@ class FlushSchedule:
         self.next_flush_at = now + self.group_interval
 
 
-def flush_snapshot(alerts: Iterable[AlertUpdate], now: datetime) -> list[AlertUpdate]:
-    """Sorted copies of the group's alerts; those not resolved at `now` get no end time."""
+def flush_snapshot(
+    alerts: Iterable[AlertUpdate], now: datetime, *, presorted: bool = False
+) -> list[AlertUpdate]:
+    """Sorted copies of the group's alerts; those not resolved at `now` get no end time.
+    `presorted` says the alerts already come in Alertmanager's order."""
     snapshot = [
         update
         if update.alert.resolved_at(now)
         else AlertUpdate(update.fingerprint, dataclasses.replace(update.alert, ends_at=ZERO_TIME))
         for update in alerts
     ]
-    snapshot.sort(key=_update_sort_key)
+    if not presorted:
+        snapshot.sort(key=_update_sort_key)
     return snapshot
 
 
@@ -175,6 +179,8 @@ class AggregationGroup:
     __slots__ = (
         "_cancel_scope",
         "_key",
+        "_sort_key",
+        "_sorted_fingerprints",
         "alerts",
         "flushing",
         "labels",
@@ -190,7 +196,12 @@ class AggregationGroup:
         # Formatted on first use: quoting label values costs more than the rest of filing
         # an alert, and a burst of new groups should not pay it before any flush is due.
         self._key: str | None = None
+        self._sort_key: tuple[object, ...] | None = None
         self.alerts: dict[int, Alert] = {}
+        # The alerts' fingerprints in Alertmanager's order. The order depends on labels only,
+        # and a fingerprint stands for its labels, so it holds until an alert joins or leaves:
+        # re-posted alerts (the common case) cost no sorting at flush or query time.
+        self._sorted_fingerprints: list[int] | None = []
         opts = route.opts
         self.schedule = FlushSchedule.starting(
             now, opts.group_wait.total_seconds(), opts.group_interval.total_seconds()
@@ -209,20 +220,45 @@ class AggregationGroup:
         return self._key
 
     @property
+    def sort_key(self) -> tuple[object, ...]:
+        """Where the group comes in `/api/v2/alerts/groups`: by labels, then receiver."""
+        if self._sort_key is None:
+            self._sort_key = (label_set_sort_key(self.labels), self.receiver)
+        return self._sort_key
+
+    @property
     def receiver(self) -> str:
         return self.route.opts.receiver
 
     def insert(self, update: AlertUpdate, wall_now: datetime, now: float) -> bool:
         """Add or replace an alert; True when the group's flush moved earlier."""
+        if update.fingerprint not in self.alerts:
+            self._sorted_fingerprints = None
         self.alerts[update.fingerprint] = update.alert
         return self.schedule.alert_inserted(update.alert.starts_at, wall_now, now)
 
     def empty(self) -> bool:
         return not self.alerts
 
+    def sorted_fingerprints(self) -> list[int]:
+        """The fingerprints of the group's alerts in Alertmanager's order (do not modify)."""
+        order = self._sorted_fingerprints
+        if order is None:
+            alerts = self.alerts
+            order = self._sorted_fingerprints = sorted(
+                alerts, key=lambda fingerprint: alert_sort_key(alerts[fingerprint])
+            )
+        return order
+
+    def sorted_updates(self) -> list[AlertUpdate]:
+        """The group's alerts in Alertmanager's order (as stored: no end-time rewriting)."""
+        alerts = self.alerts
+        return [AlertUpdate(fingerprint, alerts[fingerprint]) for fingerprint in self.sorted_fingerprints()]
+
     def sorted_alerts(self) -> list[Alert]:
         """The group's alerts in Alertmanager's order (as stored: no end-time rewriting)."""
-        return sorted(self.alerts.values(), key=alert_sort_key)
+        alerts = self.alerts
+        return [alerts[fingerprint] for fingerprint in self.sorted_fingerprints()]
 
     def flush_context(self, wall_now: datetime) -> FlushContext:
         opts = self.route.opts
@@ -241,10 +277,7 @@ class AggregationGroup:
         if not self.alerts:
             return True
         wall_now = wall_clock()
-        snapshot = flush_snapshot(
-            (AlertUpdate(fingerprint, alert) for fingerprint, alert in self.alerts.items()),
-            wall_now,
-        )
+        snapshot = flush_snapshot(self.sorted_updates(), wall_now, presorted=True)
         context = self.flush_context(wall_now)
         succeeded = False
         self._cancel_scope = trio.CancelScope(deadline=trio.current_time() + time_limit)
@@ -262,6 +295,7 @@ class AggregationGroup:
             return False
         for fingerprint in sent_resolved(snapshot, self.alerts, wall_clock()):
             del self.alerts[fingerprint]
+            self._sorted_fingerprints = None
         return True
 
     def stop(self) -> None:

@@ -9,13 +9,16 @@ Theory of operation (Alertmanager 0.25's in-memory provider, reference §5.1):
   (back-pressure on the posting clients) instead of growing memory without limit.
 - Updates travel in batches, one per `put` call, so a 64-alert POST costs one channel send
   per subscriber rather than 64: ingest must sustain tens of thousands of alerts a second.
+- The fingerprints in ascending order (the API's order) are kept between queries and only
+  re-sorted after an alert was added or dropped: Prometheus re-posting the same alerts every
+  evaluation changes no fingerprint, so a GET of 100,000 alerts sorts nothing.
 - `gc` drops resolved alerts and their marker entries. Alerts still waiting for their
   resolved notification live on in the aggregation groups, which hold their own copies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
@@ -58,6 +61,8 @@ class AlertStore:
         self._marker = marker
         self._on_deleted = on_deleted
         self._subscribers: list[trio.MemorySendChannel[AlertBatch]] = []
+        # Ascending fingerprints; None after the key set changed (sorted again on demand).
+        self._sorted_fingerprints: list[int] | None = []
 
     def merge_in(self, alerts: Iterable[Alert], now: datetime) -> AlertBatch:
         """Store the alerts (merging with stored ones) without telling subscribers; returns
@@ -67,7 +72,9 @@ class AlertStore:
         for alert in alerts:
             fingerprint = alert.fingerprint()
             old = stored.get(fingerprint)
-            if old is not None and _overlaps(old, alert):
+            if old is None:
+                self._sorted_fingerprints = None
+            elif _overlaps(old, alert):
                 alert = old.merge(alert, now)
             stored[fingerprint] = alert
             batch.append(AlertUpdate(fingerprint, alert))
@@ -109,6 +116,20 @@ class AlertStore:
         for fingerprint, alert in self._alerts.items():
             yield AlertUpdate(fingerprint, alert)
 
+    def sorted_view(self) -> tuple[Mapping[int, Alert], list[int]]:
+        """The alerts by fingerprint and every fingerprint in ascending order (what
+        `GET /api/v2/alerts` lists). Read-only, and only until the next await."""
+        order = self._sorted_fingerprints
+        if order is None:
+            order = self._sorted_fingerprints = sorted(self._alerts)
+        return self._alerts, order
+
+    def sorted_items(self) -> Iterator[AlertUpdate]:
+        """Every alert in ascending fingerprint order."""
+        alerts, order = self.sorted_view()
+        for fingerprint in order:
+            yield AlertUpdate(fingerprint, alerts[fingerprint])
+
     def __iter__(self) -> Iterator[Alert]:
         return iter(list(self._alerts.values()))
 
@@ -136,6 +157,8 @@ class AlertStore:
             for fingerprint, alert in self._alerts.items()
             if alert.resolved_at(now)
         ]
+        if removed:
+            self._sorted_fingerprints = None
         for update in removed:
             del self._alerts[update.fingerprint]
             if self._marker is not None:

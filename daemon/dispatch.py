@@ -30,9 +30,7 @@ from daemon.aggregation import (
     AggregationGroup,
     PeerWait,
     WallClock,
-    alert_sort_key,
     flush_timeout,
-    label_set_sort_key,
     no_peer_wait,
 )
 from daemon.alerts import AlertStore, AlertUpdate, Subscription
@@ -269,32 +267,45 @@ class Dispatcher:
         alert_filter: AlertFilter | None = None,
     ) -> tuple[list[AlertGroupView], dict[int, list[str]]]:
         """Groups with their (filtered) alerts, sorted as the API wants, and the sorted
-        receiver names of every listed alert by fingerprint. Groups left without alerts by
-        the filter are omitted."""
+        receiver names of every listed alert by fingerprint (lists shared between alerts:
+        read, never modify). Groups left without alerts by the filter are omitted."""
         now = self._clock()
         views: list[AlertGroupView] = []
+        # Most alerts sit in one group: they share one list per receiver name (so 100,000
+        # alerts do not cost 100,000 lists); an alert in several groups gets its own list.
         receivers: dict[int, list[str]] = {}
+        shared_lists: dict[str, list[str]] = {}
+        own_lists: dict[int, list[str]] = {}
         for route, groups in self._groups.items():
             if route_filter is not None and not route_filter(route):
                 continue
+            receiver = route.opts.receiver
+            shared = shared_lists.setdefault(receiver, [receiver])
             for group in groups.values():
-                alerts = [AlertUpdate(fingerprint, alert) for fingerprint, alert in group.alerts.items()]
+                stored = group.alerts
+                # Already in Alertmanager's order; filtering keeps it.
+                alerts = [
+                    AlertUpdate(fingerprint, stored[fingerprint])
+                    for fingerprint in group.sorted_fingerprints()
+                ]
                 if alert_filter is not None:
                     alerts = [update for update in alerts if alert_filter(update, now)]
                 if not alerts:
                     continue
-                for update in alerts:
-                    receivers.setdefault(update.fingerprint, []).append(group.receiver)
-                alerts.sort(key=_alert_update_sort_key)
+                for fingerprint, _ in alerts:
+                    listed = receivers.get(fingerprint)
+                    if listed is None:
+                        receivers[fingerprint] = shared
+                        continue
+                    owned = own_lists.get(fingerprint)
+                    if owned is None:
+                        owned = own_lists[fingerprint] = receivers[fingerprint] = [*listed]
+                    owned.append(receiver)
                 views.append(AlertGroupView(group, alerts))
-        views.sort(key=lambda view: (label_set_sort_key(view.labels), view.receiver))
-        for names in receivers.values():
+        views.sort(key=lambda view: view.group.sort_key)
+        for names in own_lists.values():
             names.sort()
         return views, receivers
-
-
-def _alert_update_sort_key(update: AlertUpdate) -> tuple[object, ...]:
-    return alert_sort_key(update.alert)
 
 
 __all__ = [

@@ -46,7 +46,11 @@ def _state_for(silenced_by: tuple[str, ...], inhibited_by: tuple[str, ...]) -> s
 
 
 class Marker:
-    """Alert statuses keyed by fingerprint (int)."""
+    """Alert statuses keyed by fingerprint (int).
+
+    A status object is replaced only when its content changes, so readers may treat "the
+    same object as last time" as "unchanged" (the API caches each alert's rendered JSON on it).
+    """
 
     __slots__ = ("_statuses",)
 
@@ -63,13 +67,15 @@ class Marker:
         """Replace the silences of an alert; the IDs are the complete set that applies."""
         current = self._statuses.get(fingerprint, UNPROCESSED_STATUS)
         silenced = tuple(sorted(silenced_by))
-        self._statuses[fingerprint] = AlertStatus(
+        updated = AlertStatus(
             state=_state_for(silenced, current.inhibited_by),
             silenced_by=silenced,
             inhibited_by=current.inhibited_by,
             pending_silences=tuple(sorted(pending_silences)),
             silences_version=silences_version,
         )
+        if updated != current:
+            self._statuses[fingerprint] = updated
 
     def set_silenced(self, fingerprint: int, silence_ids: Iterable[str]) -> None:
         """Shorthand for callers that track no pending silences or versions."""
@@ -79,11 +85,9 @@ class Marker:
         """Replace the inhibiting alerts' fingerprints (hex strings) of an alert."""
         current = self._statuses.get(fingerprint, UNPROCESSED_STATUS)
         inhibiting = tuple(sorted(inhibited_by))
-        self._statuses[fingerprint] = dataclasses.replace(
-            current,
-            state=_state_for(current.silenced_by, inhibiting),
-            inhibited_by=inhibiting,
-        )
+        state = _state_for(current.silenced_by, inhibiting)
+        if inhibiting != current.inhibited_by or state != current.state:
+            self._statuses[fingerprint] = dataclasses.replace(current, state=state, inhibited_by=inhibiting)
 
     def status(self, fingerprint: int) -> AlertStatus:
         return self._statuses.get(fingerprint, UNPROCESSED_STATUS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import fnv_c
 import xxhash
@@ -79,6 +80,11 @@ class Alert:
     updated_at: datetime = ZERO_TIME
     generator_url: str = ""
     timeout: bool = False
+    # The HTTP API's cached JSON rendering of this alert (opaque here). Not an init argument,
+    # so `dataclasses.replace` starts every copy without it; never compared or shown.
+    api_rendering: tuple[Any, Any, bytes] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def fingerprint(self) -> int:
         return fingerprint(self.labels)
@@ -110,11 +116,28 @@ class Alert:
         return merged
 
 
+# The API prints three times per alert and most of them repeat (one POST stamps all its
+# alerts with the same update and end time); formatting costs ~60x a dict hit. Bounded so a
+# stream of distinct times cannot grow it: past the bound it starts over.
+MAX_CACHED_API_TIMES = 8192
+_api_times: dict[datetime, str] = {}
+
+
 def format_api_time(moment: datetime) -> str:
     """go-openapi strfmt.DateTime: RFC3339 with milliseconds, keeping the offset given."""
+    # Only UTC times are memoised: equal instants in other zones print differently.
+    utc = moment.tzinfo is UTC
+    if utc:
+        cached = _api_times.get(moment)
+        if cached is not None:
+            return cached
     text = moment.isoformat(timespec="milliseconds")
-    if text.endswith("+00:00") and moment.tzinfo is UTC:
-        return text[:-6] + "Z"
+    if utc:
+        if text.endswith("+00:00"):
+            text = text[:-6] + "Z"
+        if len(_api_times) >= MAX_CACHED_API_TIMES:
+            _api_times.clear()
+        _api_times[moment] = text
     return text
 
 

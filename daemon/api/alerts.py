@@ -27,10 +27,10 @@ from typing import Any, Protocol
 import orjson
 
 from daemon.alerts import AlertStore, AlertUpdate
-from daemon.api.response import Response, framework_error, handler_error, json_response
+from daemon.api.response import JSON_CONTENT_TYPE, Response, framework_error, handler_error, json_response
 from daemon.api.silences import parse_api_datetime
 from daemon.dispatch import AlertGroupView
-from daemon.marker import STATE_ACTIVE, Marker
+from daemon.marker import STATE_ACTIVE, AlertStatus, Marker
 from daemon.matchers import Matcher, MatcherError, MatchType, compile_anchored, go_quote, parse_matcher
 from daemon.routing import Route
 from notify.model import ZERO_TIME, Alert, format_api_time
@@ -63,8 +63,6 @@ _TRUE_WORDS = frozenset({"true", "1", "yes", "ok", "y", "on", "selected", "check
 
 # Bounds the per-runtime routing cache (about 200 bytes an entry); past it the cache starts over.
 MAX_CACHED_ROUTINGS = 500_000
-# Bounds the rendered-alert cache the same way.
-MAX_CACHED_RENDERINGS = 500_000
 
 JSON_MEDIA_TYPE = "application/json"
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
@@ -426,39 +424,50 @@ def gettable_alert(
     return shown
 
 
-class _RenderCache:
-    """The time strings of stored alerts, reused while the store holds the same Alert object
-    (the store replaces the object on every update, so identity means unchanged)."""
+def render_alert(fingerprint: int, alert: Alert, receivers: Sequence[str], status: AlertStatus) -> bytes:
+    """The alert's gettableAlert as JSON bytes, cached on the Alert object itself.
 
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[Alert, str, str, str, str]] = {}
+    What a fragment shows depends on the Alert (the store replaces the object on every
+    update, and copies start without the cache), the marker's AlertStatus (replaced only when
+    it changes) and the receiver names. Responses join the cached fragments, so a GET of
+    100,000 unchanged alerts formats and encodes nothing; bytes, unlike dicts, cost the
+    garbage collector nothing to keep, and the cache goes away with the alert.
+    """
+    cached = alert.api_rendering
+    if cached is not None and cached[0] is status and cached[1] == receivers:
+        return cached[2]
+    # orjson hands back its ~4 KiB working buffer; the copy holds only the bytes used.
+    fragment = memoryview(orjson.dumps(gettable_alert(fingerprint, alert, receivers, status.to_api()))).tobytes()
+    alert.api_rendering = (status, receivers, fragment)
+    return fragment
 
-    def render(self, fingerprint: int, alert: Alert, receivers: Sequence[str], status: dict[str, Any]) -> dict[str, Any]:
-        entry = self._entries.get(fingerprint)
-        if entry is None or entry[0] is not alert:
-            if len(self._entries) >= MAX_CACHED_RENDERINGS:
-                self._entries.clear()
-            entry = (
-                alert,
-                format_api_time(alert.ends_at),
-                f"{fingerprint:016x}",
-                format_api_time(alert.starts_at),
-                format_api_time(alert.updated_at),
-            )
-            self._entries[fingerprint] = entry
-        shown: dict[str, Any] = {
-            "annotations": alert.annotations,
-            "endsAt": entry[1],
-            "fingerprint": entry[2],
-            "receivers": [{"name": name} for name in receivers],
-            "startsAt": entry[3],
-            "status": status,
-            "updatedAt": entry[4],
-        }
-        if alert.generator_url:
-            shown["generatorURL"] = alert.generator_url
-        shown["labels"] = alert.labels
-        return shown
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Selection:
+    """The `filter`, `active`, `silenced` and `inhibited` parameters of a GET."""
+
+    matchers: list[Matcher]
+    active: bool
+    silenced: bool
+    inhibited: bool
+
+    @property
+    def admits_everything(self) -> bool:
+        return not self.matchers and self.active and self.silenced and self.inhibited
+
+    def admits(self, status: AlertStatus, labels: Mapping[str, str]) -> bool:
+        if not self.active and status.state == STATE_ACTIVE:
+            return False
+        if not self.silenced and status.silenced_by:
+            return False
+        if not self.inhibited and status.inhibited_by:
+            return False
+        return matches_filter_labels(self.matchers, labels)
+
+
+def _json_array(fragments: list[bytes]) -> bytes:
+    """The JSON array of already encoded elements (what orjson.dumps of the list gives)."""
+    return b"[" + b",".join(fragments) + b"]"
 
 
 class AlertsAPI:
@@ -479,7 +488,6 @@ class AlertsAPI:
         self._firing = received_total.labels(API_VERSION_LABEL, "firing") if received_total else None
         self._resolved = received_total.labels(API_VERSION_LABEL, "resolved") if received_total else None
         self._invalid = invalid_total.labels(API_VERSION_LABEL) if invalid_total else None
-        self._renderings = _RenderCache()
 
     # ------------------------------------------------------------------ POST /alerts
 
@@ -539,9 +547,7 @@ class AlertsAPI:
 
     # ------------------------------------------------------------------ GET /alerts
 
-    def _filters(
-        self, query: Mapping[str, list[str]]
-    ) -> tuple[list[Matcher], Any, bool, bool, bool] | Response:
+    def _filters(self, query: Mapping[str, list[str]]) -> tuple[_Selection, Any] | Response:
         matchers: list[Matcher] = []
         for text in query.get("filter", []):
             try:
@@ -555,33 +561,26 @@ class AlertsAPI:
                 receiver_regex = compile_anchored(receiver_values[-1])
             except MatcherError as error:
                 return handler_error(400, f"failed to parse receiver param: {error}")
-        return (
+        selection = _Selection(
             matchers,
-            receiver_regex,
             _bool_param(query, "active"),
             _bool_param(query, "silenced"),
             _bool_param(query, "inhibited"),
         )
+        return selection, receiver_regex
 
-    def _alert_filter(
-        self, runtime: AlertsRuntime, matchers: list[Matcher], active: bool, silenced: bool, inhibited: bool
-    ) -> AlertFilter:
-        marker = self._marker
+    def _alert_filter(self, runtime: AlertsRuntime, selection: _Selection) -> AlertFilter:
+        status_of = self._marker.status
         set_alert_status = runtime.set_alert_status
+        admits = None if selection.admits_everything else selection.admits
 
         def keep(update: AlertUpdate, now: datetime) -> bool:
-            alert = update.alert
-            if alert.ends_at != ZERO_TIME and alert.ends_at < now:
+            fingerprint, alert = update
+            ends_at = alert.ends_at
+            if ends_at < now and ends_at != ZERO_TIME:
                 return False
-            set_alert_status(update.fingerprint, alert.labels, now)
-            status = marker.status(update.fingerprint)
-            if not active and status.state == STATE_ACTIVE:
-                return False
-            if not silenced and status.silenced_by:
-                return False
-            if not inhibited and status.inhibited_by:
-                return False
-            return matches_filter_labels(matchers, alert.labels)
+            set_alert_status(fingerprint, alert.labels, now)
+            return admits is None or admits(status_of(fingerprint), alert.labels)
 
         return keep
 
@@ -589,25 +588,37 @@ class AlertsAPI:
         parsed = self._filters(query)
         if isinstance(parsed, Response):
             return parsed
-        matchers, receiver_regex, active, silenced, inhibited = parsed
+        selection, receiver_regex = parsed
         runtime = self._runtime()
-        keep = self._alert_filter(runtime, matchers, active, silenced, inhibited)
         receivers_of = runtime.receivers_of
-        render = self._renderings.render
-        marker = self._marker
+        set_alert_status = runtime.set_alert_status
+        status_of = self._marker.status
+        admits = None if selection.admits_everything else selection.admits
         now = self._clock()
-        found: list[tuple[int, dict[str, Any]]] = []
-        for update in self._store.items():
-            receivers = receivers_of(update.fingerprint, update.alert.labels)
+        fragments: list[bytes] = []
+        # One pass, everything inlined: this loop runs once per stored alert per GET.
+        # Alertmanager sorts by the fingerprint's 16-digit hex string: the same order as the
+        # int, which is the order the store keeps.
+        alerts, order = self._store.sorted_view()
+        for fingerprint in order:
+            alert = alerts[fingerprint]
+            labels = alert.labels
+            receivers = receivers_of(fingerprint, labels)
             if receiver_regex is not None and not any(receiver_regex.search(name) for name in receivers):
                 continue
-            if not keep(update, now):
+            ends_at = alert.ends_at
+            if ends_at < now and ends_at != ZERO_TIME:
                 continue
-            shown = render(update.fingerprint, update.alert, receivers, marker.status(update.fingerprint).to_api())
-            found.append((update.fingerprint, shown))
-        # Alertmanager sorts by the fingerprint's 16-digit hex string: the same order as the int.
-        found.sort(key=lambda pair: pair[0])
-        return json_response(200, [shown for _, shown in found])
+            set_alert_status(fingerprint, labels, now)
+            status = status_of(fingerprint)
+            if admits is not None and not admits(status, labels):
+                continue
+            cached = alert.api_rendering
+            if cached is not None and cached[0] is status and cached[1] == receivers:
+                fragments.append(cached[2])
+            else:
+                fragments.append(render_alert(fingerprint, alert, receivers, status))
+        return Response(200, _json_array(fragments), JSON_CONTENT_TYPE)
 
     # ------------------------------------------------------------------ GET /alerts/groups
 
@@ -615,28 +626,38 @@ class AlertsAPI:
         parsed = self._filters(query)
         if isinstance(parsed, Response):
             return parsed
-        matchers, receiver_regex, active, silenced, inhibited = parsed
+        selection, receiver_regex = parsed
         runtime = self._runtime()
-        keep = self._alert_filter(runtime, matchers, active, silenced, inhibited)
+        keep = self._alert_filter(runtime, selection)
 
         def route_filter(route: Route) -> bool:
             return receiver_regex is None or receiver_regex.search(route.opts.receiver) is not None
 
         views, receivers_by_fingerprint = runtime.groups(route_filter, keep)
-        marker = self._marker
-        shown_groups = []
+        status_of = self._marker.status
+        no_receivers: list[str] = []
+        parts: list[bytes] = []
         for view in views:
-            alerts = [
-                self._renderings.render(
-                    update.fingerprint,
-                    update.alert,
-                    receivers_by_fingerprint.get(update.fingerprint, []),
-                    marker.status(update.fingerprint).to_api(),
-                )
-                for update in view.alerts
-            ]
-            shown_groups.append({"alerts": alerts, "labels": dict(view.labels), "receiver": {"name": view.receiver}})
-        return json_response(200, shown_groups)
+            fragments: list[bytes] = []
+            for fingerprint, alert in view.alerts:
+                receivers = receivers_by_fingerprint.get(fingerprint, no_receivers)
+                status = status_of(fingerprint)
+                cached = alert.api_rendering
+                if cached is not None and cached[0] is status and cached[1] == receivers:
+                    fragments.append(cached[2])
+                else:
+                    fragments.append(render_alert(fingerprint, alert, receivers, status))
+            # gettableAlertGroup's field order: alerts, labels, receiver.
+            parts.append(
+                b'{"alerts":'
+                + _json_array(fragments)
+                + b',"labels":'
+                + orjson.dumps(dict(view.labels))
+                + b',"receiver":'
+                + orjson.dumps({"name": view.receiver})
+                + b"}"
+            )
+        return Response(200, _json_array(parts), JSON_CONTENT_TYPE)
 
 
 def unsupported_media_type(content_type: str | None) -> Response | None:
