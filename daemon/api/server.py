@@ -467,6 +467,13 @@ async def serve(
     sockets = config.create_sockets()
     for listening_socket in (*sockets.secure_sockets, *sockets.insecure_sockets):
         listening_socket.listen(config.backlog)
+        host, port = listening_socket.getsockname()[:2]
+        # exporter-toolkit's line, which operators grep for to confirm TLS is on.
+        http2 = ssl_context is not None and app.web_config is not None and app.web_config.initial.http2
+        logger.info(
+            "TLS is enabled." if ssl_context is not None else "TLS is disabled.",
+            extra={"http2": str(http2).lower(), "address": f"{host}:{port}"},
+        )
     await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, task_status=task_status)
 
 
