@@ -9,6 +9,10 @@ export class ApiError extends Error {
 
 function apiURL(path, query) {
   const url = new URL(`api/v2/${path}`, document.baseURI);
+  // A page opened as https://user:pass@host/ has the credentials in its base URL, and fetch()
+  // refuses such URLs; without them the browser sends the Basic credentials it already holds.
+  url.username = "";
+  url.password = "";
   for (const [name, value] of query) url.searchParams.append(name, value);
   return url;
 }

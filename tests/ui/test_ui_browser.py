@@ -6,6 +6,7 @@ field; 10,000 alerts stay usable. Screenshots of every step go to `test-artifact
 from __future__ import annotations
 
 import shutil
+import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -69,6 +70,8 @@ def browser() -> Iterator[Any]:
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The TLS test serves a certificate from a throw-away test CA that Chromium cannot know.
+    options.set_capability("acceptInsecureCerts", True)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(WAIT_SECONDS)
     try:
@@ -330,3 +333,111 @@ def test_filter_parser_in_the_page_agrees_with_the_servers(browser: Any, tocsin:
         for name, operator, value, sent in from_page:
             echoed = parse_matcher(sent)
             assert (echoed.name, echoed.type.value, echoed.value) == (name, operator, value), sent
+
+
+def launch_and_wait(kind_args: list[str], workdir: Path, ready_url: Callable[[DaemonProcess], str], **client: Any) -> DaemonProcess:
+    """Start tocsin with extra flags and poll a readiness URL of our choosing (the shared
+    helper polls `/-/ready` over plain HTTP at the root, which a prefix or TLS moves)."""
+    from tests.conftest import require_tocsin
+
+    require_tocsin()
+    process = DaemonProcess.launch("tocsin", CONFIG, workdir, extra_args=kind_args)
+    deadline = time.monotonic() + WAIT_SECONDS
+    with httpx.Client(timeout=5, **client) as http:
+        while True:
+            assert process.is_running(), process.log_tail()
+            try:
+                if http.get(ready_url(process)).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, process.log_tail()
+            time.sleep(0.05)
+
+
+def test_ui_works_under_a_route_prefix(browser: Any, tmp_path: Path, shot: Callable[[str], None]) -> None:
+    process = launch_and_wait(["--web.route-prefix=/monitoring/am"], tmp_path / "prefixed",
+                              lambda daemon: f"{daemon.base_url}/monitoring/am/-/ready")
+    try:
+        with httpx.Client(timeout=5) as client:
+            client.post(f"{process.base_url}/monitoring/am/api/v2/alerts",
+                        json=[{"labels": {"alertname": "Prefixed"}}]).raise_for_status()
+        browser.get(f"{process.base_url}/monitoring/am#/alerts")
+        wait_for(browser, lambda: len(by_testid(browser, "alert")) == 1, "the alert under the prefix")
+        assert shown_alerts(browser) == ['alertname="Prefixed"']
+        shot("prefix")
+        no_console_errors(browser)
+    finally:
+        process.stop()
+
+
+def test_ui_over_tls_with_basic_auth(browser: Any, tmp_path: Path, shot: Callable[[str], None]) -> None:
+    import bcrypt
+    import trustme
+
+    authority = trustme.CA()
+    authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    password_hash = bcrypt.hashpw(b"ui-secret", bcrypt.gensalt(4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(
+        f"tls_server_config:\n  cert_file: server.pem\n  key_file: server.pem\nbasic_auth_users:\n  ops: {password_hash}\n"
+    )
+    process = launch_and_wait(
+        [f"--web.config.file={web_config}"], tmp_path / "secured",
+        lambda daemon: f"https://127.0.0.1:{daemon.port}/-/ready",
+        verify=ssl.create_default_context(cafile=str(tmp_path / "ca.pem")), auth=("ops", "ui-secret"),
+    )
+    try:
+        trusting = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        with httpx.Client(timeout=5, verify=trusting, auth=("ops", "ui-secret")) as client:
+            client.post(f"https://127.0.0.1:{process.port}/api/v2/alerts",
+                        json=[{"labels": {"alertname": "Secured"}}]).raise_for_status()
+        # The test CA is not in Chromium's store: this session accepts it (see `browser`).
+        browser.get(f"https://ops:ui-secret@127.0.0.1:{process.port}/#/alerts")
+        wait_for(browser, lambda: len(by_testid(browser, "alert")) == 1, "the alert behind TLS and basic auth")
+        assert shown_alerts(browser) == ['alertname="Secured"']
+        shot("tls-basic-auth")
+        no_console_errors(browser)
+    finally:
+        process.stop()
+
+
+def test_alert_list_refreshes_itself(browser: Any, tocsin: DaemonProcess) -> None:
+    post_alerts(tocsin, [{"labels": {"alertname": "First"}}])
+    open_page(browser, tocsin, "#/alerts")
+    wait_for(browser, lambda: len(by_testid(browser, "alert")) == 1, "the first alert")
+    browser.execute_script("window.notReloaded = true")
+    post_alerts(tocsin, [{"labels": {"alertname": "Second"}}])
+    wait_for(browser, lambda: len(by_testid(browser, "alert")) == 2, "the second alert without a reload")
+    assert browser.execute_script("return window.notReloaded") is True
+
+
+def test_edit_a_silence(browser: Any, tocsin: DaemonProcess, shot: Callable[[str], None]) -> None:
+    with httpx.Client(timeout=5) as client:
+        created = client.post(f"{tocsin.base_url}/api/v2/silences", json={
+            "matchers": [{"name": "job", "value": "node", "isRegex": False}],
+            "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2999-01-01T00:00:00Z",
+            "createdBy": "someone", "comment": "before",
+        }).json()["silenceID"]
+    open_page(browser, tocsin, f"#/silences/{created}/edit")
+    wait_for(browser, lambda: by_testid(browser, "matcher-value-0")[0].get_attribute("value") == "node", "the loaded silence")
+    assert by_testid(browser, "silence-submit")[0].text == "Update"
+    operator = by_testid(browser, "matcher-operator-0")[0]
+    from selenium.webdriver.support.ui import Select
+
+    Select(operator).select_by_value("=~")
+    value = by_testid(browser, "matcher-value-0")[0]
+    value.clear()
+    value.send_keys("node|blackbox")
+    comment = by_testid(browser, "silence-comment")[0]
+    comment.clear()
+    comment.send_keys("after")
+    by_testid(browser, "silence-submit")[0].click()
+    wait_for(browser, lambda: by_testid(browser, "silence-state"), "the updated silence")
+    shot("edited")
+    updated_id = browser.current_url.rsplit("/", 1)[1]
+    with httpx.Client(timeout=5) as client:
+        updated = client.get(f"{tocsin.base_url}/api/v2/silence/{updated_id}").json()
+    assert updated["comment"] == "after"
+    assert updated["matchers"] == [{"name": "job", "value": "node|blackbox", "isRegex": True, "isEqual": True}]
