@@ -39,7 +39,7 @@ from typing import Final
 import trio
 
 from cluster.peer import Peer, build_peer
-from cluster.replication import Channel, Replicator
+from cluster.replication import Channel, Part, Replicator, encode_part, is_oversized
 from daemon import wire
 from daemon.api.alerts import ClusterStatus
 from daemon.flags import Flags
@@ -199,10 +199,18 @@ class NflogBroadcaster:
             self._arrived.set()
 
     def flush(self) -> None:
-        if self._pending:
-            batch, self._pending = self._pending, []
-            logger.debug("broadcasting notification log entries", extra={"entries": len(batch)})
-            self.channel.broadcast(b"".join(batch))
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        logger.debug("broadcasting notification log entries", extra={"entries": len(batch)})
+        joined = b"".join(batch)
+        if is_oversized(encode_part(Part(self.channel.key, joined))):
+            self.channel.broadcast(joined)  # over TCP to every member at once
+            return
+        # Small enough for gossip: one message per entry, as Alertmanager sends them (it
+        # re-gossips a merged message once per entry it took, so batches would multiply).
+        for record in batch:
+            self.channel.broadcast(record)
 
     async def run(self) -> None:
         try:
