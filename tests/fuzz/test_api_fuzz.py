@@ -4,18 +4,21 @@
 Each answer must be a status the description documents for that operation (so a 5xx only
 where Alertmanager itself answers one, e.g. DELETE of an unknown silence), with a body of
 the documented shape and content type, within a bounded time (no hang); afterwards the
-daemon must still be alive and answering. The number of examples is bounded to keep CI
-short; set TOCSIN_FUZZ_EXAMPLES for a longer local run.
+daemon must still be alive and answering. The same run against the real Alertmanager 0.25
+checks the description itself. The number of examples is bounded to keep CI short; set
+TOCSIN_FUZZ_EXAMPLES for a longer local run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -25,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import require_tocsin
-from tests.helpers.processes import REPO_ROOT, DaemonProcess, start_daemon
+from tests.conftest import require_binary, require_tocsin
+from tests.helpers.processes import REPO_ROOT, DaemonKind, DaemonProcess, start_daemon
 
 pytestmark = [pytest.mark.process]
 
@@ -55,10 +58,16 @@ receivers:
 schema = schemathesis.openapi.from_path(SPEC_PATH)
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    require_tocsin()
-    process = start_daemon("tocsin", CONFIG, Path(tmp_path_factory.mktemp("fuzz")))
+@pytest.fixture(scope="module", params=["tocsin", "alertmanager"])
+def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """tocsin, and the real Alertmanager 0.25 as a check on the description itself: an answer
+    the description does not allow from Alertmanager is a mistake in the description."""
+    kind: DaemonKind = request.param
+    if kind == "alertmanager":
+        require_binary()
+    else:
+        require_tocsin()
+    process = start_daemon(kind, CONFIG, Path(tmp_path_factory.mktemp(f"fuzz-{kind}")))
     # Some state for the GETs to walk over: alerts (one inhibited) and a silence.
     with httpx.Client(base_url=process.base_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
         client.post("/api/v2/alerts", json=[
@@ -85,7 +94,14 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     database=None,
 )
 def test_api_answers_only_documented_statuses(case: schemathesis.Case, daemon: DaemonProcess) -> None:
-    response = case.call(base_url=f"{daemon.base_url}/api/v2", timeout=REQUEST_TIMEOUT_SECONDS)
+    try:
+        response = case.call(base_url=f"{daemon.base_url}/api/v2", timeout=REQUEST_TIMEOUT_SECONDS)
+    except requests.ConnectionError:
+        # Alertmanager 0.25's handlers dereference null array entries (`[null]` alerts,
+        # `"matchers": [null]`) and panic; Go drops the connection. tocsin must answer.
+        if daemon.kind == "alertmanager" and "null" in json.dumps(case.body, default=str):
+            return
+        raise
     checks = [status_code_conformance, response_schema_conformance]
     if response.content:
         # Alertmanager's empty answers (404 of an unknown silence, 200 of POST /alerts)
