@@ -369,9 +369,13 @@ class Application:
             if self.cluster is not None:
                 try:
                     await nursery.start(self.cluster.peer.run)
-                except (OSError, PeerError) as error:
-                    logger.error("unable to initialize gossip mesh", extra={"err": str(error)})
-                    raise StartupError(str(error)) from None
+                except (OSError, PeerError, BaseExceptionGroup) as failure:
+                    # Binding happens inside the peer's own nursery, so errors may come grouped.
+                    cause = _startup_failure(failure, (OSError, PeerError))
+                    if cause is None:
+                        raise
+                    logger.error("unable to initialize gossip mesh", extra={"err": str(cause)})
+                    raise StartupError(str(cause)) from None
                 nursery.start_soon(self.cluster.nflog_broadcaster.run)
             await self._start_runtime(first_runtime)
             await nursery.start(self._run_maintenance)
@@ -464,6 +468,17 @@ def _time_intervals(config: Config) -> TimeIntervals | None:
     except ImportError:  # lands in parallel; without it, routes' time intervals never match
         return None
     return TimeIntervalSet(config.time_intervals)
+
+
+def _startup_failure(
+    failure: BaseException, expected: tuple[type[Exception], ...]
+) -> BaseException | None:
+    """The expected error in `failure` (itself, or the only leaf of an exception group)."""
+    if isinstance(failure, BaseExceptionGroup):
+        if len(failure.exceptions) != 1:
+            return None
+        return _startup_failure(failure.exceptions[0], expected)
+    return failure if isinstance(failure, expected) else None
 
 
 def _listen_error_text(flags: Flags, error: OSError) -> str:

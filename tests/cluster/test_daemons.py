@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import collections
 import shutil
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -353,3 +355,38 @@ def test_mixed_clusters_with_alertmanager_share_silences_and_deduplicate(
     sent = notifications_by_group(sink)
     assert len(sent) == groups
     assert all(len(senders) == 1 for senders in sent.values()), sent
+
+
+# Start-up errors end the process before it serves anything.
+STARTUP_FAILURE_TIMEOUT_SECONDS = 20.0
+
+
+def exit_code_and_log(replica: Replica) -> tuple[int | None, str]:
+    replica.start()
+    assert replica.process is not None
+    try:
+        code: int | None = replica.process.wait(timeout=STARTUP_FAILURE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        replica.kill()
+    return code, replica.log_path.read_text()
+
+
+def test_an_unreadable_key_file_stops_the_start(tmp_path: Path, sink: RecordingSink) -> None:
+    require_tocsin()
+    (replica,) = make_loopback_replicas(["tocsin"], config_for(sink), tmp_path)
+    replica.extra_args = ["--cluster.key-file=/nonexistent/gossip.key"]
+    code, log = exit_code_and_log(replica)
+    assert code == 1, log
+    assert "unable to initialize gossip mesh" in log and "reading cluster key file" in log, log
+
+
+def test_a_busy_cluster_port_stops_the_start(tmp_path: Path, sink: RecordingSink) -> None:
+    require_tocsin()
+    (replica,) = make_loopback_replicas(["tocsin"], config_for(sink), tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((replica.cluster_host, replica.cluster_port))
+        code, log = exit_code_and_log(replica)
+    assert code == 1, log
+    assert "unable to initialize gossip mesh" in log and "in use" in log, log
