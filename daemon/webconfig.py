@@ -19,7 +19,7 @@ Decoding is strict (yaml.v2 `UnmarshalStrict`, same error texts), relative paths
 relative to the file's directory, and validation gives exporter-toolkit's messages.
 
 Like exporter-toolkit, the file is read again while serving: `WebConfigSource` re-reads it
-when its modification time or size changes, so certificates can be rotated and users added
+when it or a file it names changes on disk, so certificates can be rotated and users added
 without a restart. A file that became invalid makes requests fail with 500 (Go's behaviour)
 until it is fixed.
 
@@ -358,32 +358,39 @@ class _FileStamp:
     inode: int
 
 
+def _stamp(path: str) -> _FileStamp | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return _FileStamp(status.st_mtime_ns, status.st_size, status.st_ino)
+
+
 class WebConfigSource:
-    """The web config file as it is now: re-read when it changes on disk.
+    """The web config file as it is now: re-read when it, or a certificate, key or client CA
+    file it names, changes on disk (Go re-reads all of them at every request and handshake;
+    a stat per request gives the same result for a fraction of the cost).
 
     `current()` raises WebConfigError while the file is invalid (requests then get 500);
-    `ssl_context()` is the context for new TLS handshakes (certificates rotate without a
-    restart; the client-auth policy is the one the listener started with)."""
+    `server_context()` is the listener's TLS context, which switches each new handshake to
+    the newest certificates (the client-auth policy is the one the listener started with)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._stamp = self._read_stamp()
         self._config: WebConfig = load_web_config(path)
+        self._stamps = self._read_stamps(self._config)
         self._error: WebConfigError | None = None
         self._ssl_context = build_ssl_context(self._config) if self._config.tls.enabled else None
 
-    def _read_stamp(self) -> _FileStamp | None:
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return None
-        return _FileStamp(status.st_mtime_ns, status.st_size, status.st_ino)
+    def _read_stamps(self, config: WebConfig) -> tuple[_FileStamp | None, ...]:
+        tls = config.tls
+        return tuple(_stamp(path) for path in (self.path, tls.cert_file, tls.key_file, tls.client_ca_file) if path)
 
     def _refresh(self) -> None:
-        stamp = self._read_stamp()
-        if stamp == self._stamp and stamp is not None:
+        stamps = self._read_stamps(self._config)
+        if stamps == self._stamps and None not in stamps:
             return
-        self._stamp = stamp
+        self._stamps = stamps
         try:
             config = load_web_config(self.path)
             context = build_ssl_context(config) if config.tls.enabled else self._ssl_context
@@ -393,6 +400,7 @@ class WebConfigSource:
             self._error = error
             return
         self._config, self._ssl_context, self._error = config, context, None
+        self._stamps = self._read_stamps(config)
 
     def current(self) -> WebConfig:
         self._refresh()
@@ -403,10 +411,6 @@ class WebConfigSource:
     @property
     def initial(self) -> WebConfig:
         return self._config
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        self._refresh()
-        return self._ssl_context
 
     def server_context(self) -> ssl.SSLContext:
         """The listener's context; each handshake switches to the newest certificates."""

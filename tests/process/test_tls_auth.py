@@ -307,3 +307,20 @@ def test_invalid_web_config_stops_startup_with_alertmanagers_message(
         messages[kind] = listen_errors[0].split(" err=", 1)[1]
     if "alertmanager" in messages:
         assert messages["tocsin"] == messages["alertmanager"]
+
+
+@pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
+def test_a_rotated_certificate_is_served_without_restart(
+    secured: object, kind: DaemonKind, certificates: Certificates, tmp_path: Path
+) -> None:
+    server_pem = certificates.directory / f"rotating-{kind}.pem"
+    server_pem.write_bytes(certificates.server.read_bytes())
+    daemon = secured(kind, TLS_AND_AUTH.replace("server.pem", server_pem.name))  # type: ignore[operator]
+    successor = trustme.CA()
+    successor.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    trusting_successor = ssl.create_default_context()
+    successor.configure_trust(trusting_successor)
+    with httpx.Client(verify=trusting_successor, auth=(USER, PASSWORD), timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        assert client.get(f"{daemon.url}/-/healthy").status_code == 200
+    with daemon.client() as old_trust, pytest.raises(httpx.ConnectError):
+        old_trust.get(f"{daemon.url}/-/healthy")
