@@ -11,6 +11,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import trio
+import trio.testing
 import trustme
 
 from daemon import webconfig
@@ -191,7 +192,7 @@ async def test_too_many_waiting_checks_are_refused(monkeypatch: pytest.MonkeyPat
     async with trio.open_nursery() as nursery:
         for _ in range(4):
             nursery.start_soon(attempt)
-            await trio.sleep(0.05)
+            await trio.testing.wait_all_tasks_blocked()
         release.set()
     assert sorted(outcomes) == ["checked", "checked", "checked", "refused"]
 
