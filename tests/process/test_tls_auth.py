@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +99,7 @@ class SecuredDaemon:
 
     def wait_ready(self, **client_options: bool) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        with self.client(**client_options) as client:  # type: ignore[arg-type]
+        with self.client(with_client_cert=client_options.get("with_client_cert", False)) as client:
             while True:
                 if self.process.process.poll() is not None:
                     raise AssertionError(f"daemon exited\n{self.process.log_tail()}")
@@ -116,8 +116,11 @@ class SecuredDaemon:
         self.process.stop()
 
 
+StartSecured = Callable[..., SecuredDaemon]
+
+
 @pytest.fixture
-def secured(tmp_path: Path, certificates: Certificates) -> Iterator[object]:
+def secured(tmp_path: Path, certificates: Certificates) -> Iterator[StartSecured]:
     started: list[SecuredDaemon] = []
 
     def start(kind: DaemonKind, web_config: str, **ready_options: bool) -> SecuredDaemon:
@@ -145,8 +148,8 @@ basic_auth_users:
 
 
 @pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
-def test_basic_auth_over_tls(secured: object, kind: DaemonKind) -> None:
-    daemon = secured(kind, TLS_AND_AUTH)  # type: ignore[operator]
+def test_basic_auth_over_tls(secured: StartSecured, kind: DaemonKind) -> None:
+    daemon = secured(kind, TLS_AND_AUTH)
     with daemon.client(auth=None) as anonymous:
         refused = anonymous.get(f"{daemon.url}/api/v2/status")
     with daemon.client(auth=(USER, "wrong password")) as wrong:
@@ -189,8 +192,8 @@ tls_server_config:
 
 
 @pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
-def test_missing_client_certificate_is_refused_when_required(secured: object, kind: DaemonKind) -> None:
-    daemon = secured(kind, MUTUAL_TLS, with_client_cert=True)  # type: ignore[operator]
+def test_missing_client_certificate_is_refused_when_required(secured: StartSecured, kind: DaemonKind) -> None:
+    daemon = secured(kind, MUTUAL_TLS, with_client_cert=True)
     with daemon.client(auth=None, with_client_cert=True) as client:
         assert client.get(f"{daemon.url}/-/healthy").text == "OK"
     with daemon.client(auth=None, with_client_cert=False) as client, pytest.raises(httpx.TransportError):
@@ -206,10 +209,10 @@ def test_missing_client_certificate_is_refused_when_required(secured: object, ki
 
 @pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
 def test_amtool_talks_to_the_tls_endpoint_with_an_http_config_file(
-    secured: object, kind: DaemonKind, certificates: Certificates, tmp_path: Path
+    secured: StartSecured, kind: DaemonKind, certificates: Certificates, tmp_path: Path
 ) -> None:
     require_binary(AMTOOL_BINARY)
-    daemon = secured(kind, TLS_AND_AUTH)  # type: ignore[operator]
+    daemon = secured(kind, TLS_AND_AUTH)
     http_config = tmp_path / "amtool-http.yml"
     http_config.write_text(
         f"tls_config:\n  ca_file: {certificates.ca}\n"
@@ -239,8 +242,8 @@ def test_amtool_talks_to_the_tls_endpoint_with_an_http_config_file(
 
 
 @pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
-def test_users_are_reread_and_a_broken_file_fails_handshakes(secured: object, kind: DaemonKind) -> None:
-    daemon = secured(kind, TLS_AND_AUTH)  # type: ignore[operator]
+def test_users_are_reread_and_a_broken_file_fails_handshakes(secured: StartSecured, kind: DaemonKind) -> None:
+    daemon = secured(kind, TLS_AND_AUTH)
     new_hash = bcrypt.hashpw(b"second", bcrypt.gensalt(4)).decode()
     daemon.web_config_path.write_text(TLS_AND_AUTH + f"  bob: {new_hash}\n")
     with daemon.client(auth=("bob", "second")) as client:
@@ -297,7 +300,7 @@ def test_invalid_web_config_stops_startup_with_alertmanagers_message(
                 continue
         path = tmp_path / f"{kind}-web.yml"
         path.write_text(web_config)
-        process = DaemonProcess.launch(kind, CONFIG, tmp_path / kind, extra_args=[f"--web.config.file={path}"])  # type: ignore[arg-type]
+        process = DaemonProcess.launch(kind, CONFIG, tmp_path / kind, extra_args=[f"--web.config.file={path}"])
         try:
             assert process.process.wait(timeout=READY_TIMEOUT_SECONDS) != 0
         finally:
@@ -311,11 +314,11 @@ def test_invalid_web_config_stops_startup_with_alertmanagers_message(
 
 @pytest.mark.parametrize("kind", ["tocsin", "alertmanager"])
 def test_a_rotated_certificate_is_served_without_restart(
-    secured: object, kind: DaemonKind, certificates: Certificates, tmp_path: Path
+    secured: StartSecured, kind: DaemonKind, certificates: Certificates, tmp_path: Path
 ) -> None:
     server_pem = certificates.directory / f"rotating-{kind}.pem"
     server_pem.write_bytes(certificates.server.read_bytes())
-    daemon = secured(kind, TLS_AND_AUTH.replace("server.pem", server_pem.name))  # type: ignore[operator]
+    daemon = secured(kind, TLS_AND_AUTH.replace("server.pem", server_pem.name))
     successor = trustme.CA()
     successor.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
     trusting_successor = ssl.create_default_context()
