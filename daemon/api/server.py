@@ -6,10 +6,16 @@ Layout, as Alertmanager 0.25 mounts it (reference §2.1, §2.3):
 - `<prefix>/api/v2/...`: the OpenAPI handler, wrapped in rs/cors' defaults. Unknown paths
   and wrong methods answer go-openapi's JSON errors; a trailing slash is tolerated.
 - everything else on the common router under `<prefix>`: `/-/healthy`, `/-/ready` (GET and
-  HEAD), `POST /-/reload`, `/metrics`, the web UI (`/` and `/lib/*`, see `daemon.ui`); a known path with a trailing slash
-  is redirected (301), unknown paths get Go's `404 page not found`.
+  HEAD), `POST /-/reload`, `/metrics`, the web UI (`/` and `/lib/*`, see `daemon.ui`); a
+  known path with a trailing slash is redirected (301), unknown paths get Go's
+  `404 page not found`.
 - `GET /` redirects to the prefix when the prefix is not `/`.
 - Both are wrapped in the GET concurrency limit and the `--web.timeout` limit.
+
+In front of all of it, per request (exporter-toolkit's order): the `--web.config.file`
+(`daemon.webconfig`: 500 while it is broken, basic auth 401, configured headers on every
+answer), then the body limits (413 per endpoint, 408 for a body that does not arrive).
+TLS, header-size and socket-read limits are hypercorn's, configured in `serve`.
 """
 
 from __future__ import annotations
