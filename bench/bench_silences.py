@@ -1,0 +1,384 @@
+"""Silences benchmark: tocsin against the real Alertmanager 0.25 on the same machine.
+
+The house style of `bench/bench.py` (whose helpers this reuses): each daemon runs alone,
+pinned to CPU 0, the load generator on CPU 1; both get the same config and requests, and every
+figure is printed for both with the ratio tocsin/Alertmanager.
+
+Benchmarks (select with --only, repeatable):
+  silenced  N alerts POSTed (ingest), POSTed again (refresh, still no silences), then S
+            silences created (half equality-only, half with a regex matcher; each silences
+            one stored alert), then the N alerts POSTed once more: alerts/s, and the ratio of
+            that silenced re-POST to the same daemon's ingest and refresh without silences.
+  query     on the same daemon: the first `GET /api/v2/alerts` holding the N alerts and S
+            silences (every alert's silence status is still unknown), then the median of
+            later calls; the number of suppressed alerts is checked against S.
+  create    M silences created on a fresh daemon over 8 keep-alive connections: silences/s
+            (tocsin fsyncs every acknowledged silence, with group commit; Alertmanager
+            only snapshots every 15 minutes and on shutdown).
+  startup   the M silences of `create` (written by each daemon's own shutdown snapshot) plus
+            E notification-log entries written directly in each daemon's own format; the
+            daemon is restarted and timed until `/-/ready` answers 200 and until the first
+            `GET /api/v2/silences` has answered in full (its count is checked).
+
+The route uses `group_wait: 1h` so that no flush evaluates silences behind the API's back
+before the first GET: that call pays for every alert's silence check, in both daemons.
+
+Sizes: `--alerts N` (100,000), `--silences S` (5,000), `--startup-silences M` (50,000),
+`--nflog-entries E` (100,000); e.g. `--alerts 10000 --silences 500 --startup-silences 5000
+--nflog-entries 10000` for a quick run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.bench import (  # noqa: E402
+    ALERTNAMES,
+    CONNECTIONS,
+    DAEMON_CPU,
+    LOADGEN_CPU,
+    TARGETS,
+    Results,
+    Run,
+    alert_batches,
+    machine_description,
+    post_all,
+)
+from bench.httpload import RawConnection, build_request  # noqa: E402
+from daemon.nflog import encode_delimited  # noqa: E402
+from daemon.storage import FORMAT_VERSION, MAGIC, SNAPSHOT_KIND, frame  # noqa: E402
+from notify.context import NotificationLogEntry  # noqa: E402
+from tests.helpers.alerts_gen import api_time, utc_now  # noqa: E402
+from tests.helpers.processes import DaemonProcess  # noqa: E402
+
+BENCHMARKS = ("silenced", "query", "create", "startup")
+
+DEFAULT_ALERTS = 100_000
+DEFAULT_SILENCES = 5_000
+DEFAULT_STARTUP_SILENCES = 50_000
+DEFAULT_NFLOG_ENTRIES = 100_000
+# Later GETs: the median of this many smooths one GC pause.
+LATER_QUERY_REPEATS = 3
+# Silences outlive the run by far, so none expires while it is measured.
+SILENCE_DURATION = datetime.timedelta(days=7)
+# Alertmanager's default --data.retention: an nflog entry is kept this long after it is written.
+NFLOG_RETENTION = datetime.timedelta(hours=120)
+# How often start-up is probed: fine enough that the probe's period is noise next to the
+# figure (hundreds of milliseconds at least), coarse enough not to load the probing CPU.
+STARTUP_PROBE_SECONDS = 0.005
+# A daemon that is not ready after this long is a failed run, not a slow one.
+STARTUP_TIMEOUT_SECONDS = 300.0
+# Writing the shutdown snapshot of 50,000 silences must not be cut short by the helper's
+# default 10 s grace: the next start-up would then read a log instead of a snapshot.
+SHUTDOWN_TIMEOUT_SECONDS = 120.0
+# Alertmanager's on-disk names (tocsin's are <name>.snapshot and <name>.log).
+ALERTMANAGER_NFLOG_FILE = "nflog"
+
+SILENCES_CONFIG = """\
+global:
+  resolve_timeout: 1h
+route:
+  receiver: blackhole
+  group_by: [alertname]
+  group_wait: 1h
+  group_interval: 1h
+  repeat_interval: 4h
+receivers:
+  - name: blackhole
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:9/never-called
+"""
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def silence_body(matchers: list[dict[str, object]], starts_at: str, ends_at: str) -> bytes:
+    return orjson.dumps(
+        {
+            "matchers": matchers,
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+            "createdBy": "tocsin-bench",
+            "comment": "benchmark silence",
+        }
+    )
+
+
+def matcher(name: str, value: str, *, regex: bool = False) -> dict[str, object]:
+    return {"name": name, "value": value, "isRegex": regex, "isEqual": True}
+
+
+def targeted_silences(count: int, starts_at: str, ends_at: str) -> list[bytes]:
+    """`count` silences, the k-th silencing exactly one alert of bench.py's label grid
+    (alertname k mod 100, instance k div 100). Even k: equality matchers only; odd k: the
+    instance as a regular expression that no literal index can anchor."""
+    bodies = []
+    for serial in range(count):
+        alertname = f"BenchAlert{serial % ALERTNAMES:03d}"
+        instance_index = serial // ALERTNAMES
+        if serial % 2 == 0:
+            matchers = [
+                matcher("alertname", alertname),
+                matcher("instance", f"host-{instance_index:05d}:9100"),
+            ]
+        else:
+            matchers = [
+                matcher("alertname", alertname),
+                matcher("instance", f"host-{instance_index:05d}:.*", regex=True),
+            ]
+        bodies.append(silence_body(matchers, starts_at, ends_at))
+    return bodies
+
+
+def silence_requests(port: int, bodies: Sequence[bytes]) -> list[bytes]:
+    return [build_request("POST", "/api/v2/silences", port, body) for body in bodies]
+
+
+def alert_requests(port: int, alerts: int) -> list[bytes]:
+    return [
+        build_request("POST", "/api/v2/alerts", port, body)
+        for body in alert_batches(alerts, api_time(utc_now()))
+    ]
+
+
+# ---------------------------------------------------------------------------- nflog files
+
+
+def nflog_entries(count: int, now: datetime.datetime) -> list[NotificationLogEntry]:
+    """Entries like those a webhook receiver leaves behind, one per group of one alert."""
+    return [
+        NotificationLogEntry(
+            group_key=f'{{}}:{{instance="host-{index:06d}:9100"}}',
+            receiver_name="hook",
+            integration="webhook",
+            index=0,
+            firing_alerts=frozenset({(index * 0x9E3779B97F4A7C15) & (2**64 - 1)}),
+            resolved_alerts=frozenset(),
+            timestamp=now,
+            expires_at=now + NFLOG_RETENTION,
+        )
+        for index in range(count)
+    ]
+
+
+def write_nflog(target: str, data_dir: Path, entries: Sequence[NotificationLogEntry]) -> None:
+    """Replace the daemon's (stopped) notification log with `entries`, in its own format:
+    Alertmanager's snapshot is a bare stream of length-delimited MeshEntry messages; tocsin
+    frames each of those delimited messages as one record of its snapshot file."""
+    records = [encode_delimited(entry) for entry in entries]
+    if target == "alertmanager":
+        (data_dir / ALERTMANAGER_NFLOG_FILE).write_bytes(b"".join(records))
+    else:
+        header = MAGIC + SNAPSHOT_KIND + FORMAT_VERSION
+        (data_dir / "nflog.snapshot").write_bytes(header + b"".join(frame(record) for record in records))
+
+
+# ---------------------------------------------------------------------------- benchmarks
+
+
+async def get_json(connection: RawConnection, port: int, path: str) -> tuple[float, list[dict[str, object]]]:
+    started = time.perf_counter()
+    response = await connection.send(build_request("GET", path, port), keep_body=True)
+    elapsed = time.perf_counter() - started
+    if response.status != 200 or response.body is None:
+        raise RuntimeError(f"GET {path} -> {response.status}")
+    return elapsed, orjson.loads(response.body)
+
+
+def suppressed_count(alerts: list[dict[str, object]]) -> int:
+    return sum(1 for alert in alerts if alert["status"]["state"] == "suppressed")  # type: ignore[index]
+
+
+async def bench_silenced_and_query(run: Run, silences: int, selected: set[str]) -> None:
+    daemon = run.start("silenced", SILENCES_CONFIG)
+    try:
+        port = daemon.port
+        alerts = alert_requests(port, run.alerts)
+        ingest_seconds = await post_all(port, alerts, CONNECTIONS)
+        refresh_seconds = await post_all(port, alerts, CONNECTIONS)
+        now = utc_now()
+        bodies = targeted_silences(silences, api_time(now), api_time(now + SILENCE_DURATION))
+        create_seconds = await post_all(port, silence_requests(port, bodies), CONNECTIONS)
+        if "silenced" in selected:
+            silenced_seconds = await post_all(port, alerts, CONNECTIONS)
+            silenced_rate = run.alerts / silenced_seconds
+            run.record("silenced", "ingest, no silences", "alerts/s", "higher", run.alerts / ingest_seconds)
+            run.record("silenced", "refresh, no silences", "alerts/s", "higher", run.alerts / refresh_seconds)
+            run.record(
+                "silenced", f"create {silences} silences", "silences/s", "higher", silences / create_seconds
+            )
+            run.record("silenced", "re-POST with silences", "alerts/s", "higher", silenced_rate)
+            run.record("silenced", "silenced / own ingest", "x", "higher", ingest_seconds / silenced_seconds)
+            run.record(
+                "silenced", "silenced / own refresh", "x", "higher", refresh_seconds / silenced_seconds
+            )
+        if "query" in selected:
+            await bench_query(run, daemon, expected_suppressed=min(silences, run.alerts))
+    finally:
+        daemon.stop()
+
+
+async def bench_query(run: Run, daemon: DaemonProcess, expected_suppressed: int) -> None:
+    connection = RawConnection(daemon.port)
+    try:
+        first_seconds, alerts = await get_json(connection, daemon.port, "/api/v2/alerts")
+        run.record("query", "first GET alerts", "ms", "lower", first_seconds * 1000)
+        later = []
+        for _ in range(LATER_QUERY_REPEATS):
+            seconds, alerts = await get_json(connection, daemon.port, "/api/v2/alerts")
+            later.append(seconds)
+        run.record("query", "later GET alerts", "ms", "lower", statistics.median(later) * 1000)
+        suppressed = suppressed_count(alerts)
+        if len(alerts) != run.alerts or suppressed != expected_suppressed:
+            print(
+                f"  warning: {run.target} holds {len(alerts)} alerts ({run.alerts} expected), "
+                f"{suppressed} suppressed ({expected_suppressed} expected)",
+                flush=True,
+            )
+    finally:
+        await connection.close()
+
+
+async def wait_until_answered(port: int, path: str, deadline: float) -> list[dict[str, object]] | None:
+    """Probe `path` until it answers 200; returns the parsed body of a JSON path."""
+    while True:
+        connection = RawConnection(port)
+        try:
+            response = await connection.send(build_request("GET", path, port), keep_body=True)
+            if response.status == 200:
+                assert response.body is not None
+                return orjson.loads(response.body) if path.startswith("/api/") else None
+        except OSError:
+            pass  # not listening yet
+        finally:
+            await connection.close()
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"GET {path} did not answer 200 within {STARTUP_TIMEOUT_SECONDS}s")
+        await asyncio.sleep(STARTUP_PROBE_SECONDS)
+
+
+async def bench_create_and_startup(run: Run, silences: int, nflog_size: int, selected: set[str]) -> None:
+    daemon = run.start("startup", SILENCES_CONFIG)
+    try:
+        port = daemon.port
+        now = utc_now()
+        # Distinct silences, none of which silences a stored alert (none are stored).
+        bodies = targeted_silences(silences, api_time(now), api_time(now + SILENCE_DURATION))
+        seconds = await post_all(port, silence_requests(port, bodies), CONNECTIONS)
+        if "create" in selected:
+            run.record(
+                "create",
+                f"{silences} silences, {CONNECTIONS} connections",
+                "silences/s",
+                "higher",
+                silences / seconds,
+            )
+    finally:
+        exit_code = daemon.stop(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    if "startup" not in selected:
+        return
+    if exit_code != 0:
+        raise RuntimeError(
+            f"{run.target} did not shut down cleanly (exit {exit_code}); its snapshot may be missing"
+        )
+    write_nflog(run.target, daemon.storage_path, nflog_entries(nflog_size, utc_now()))
+    started = time.perf_counter()
+    restarted = DaemonProcess.launch(run.target, SILENCES_CONFIG, daemon.workdir, command_prefix=run.pin)
+    try:
+        deadline = started + STARTUP_TIMEOUT_SECONDS
+        await wait_until_answered(restarted.port, "/-/ready", deadline)
+        run.record("startup", "until /-/ready", "ms", "lower", (time.perf_counter() - started) * 1000)
+        loaded = await wait_until_answered(restarted.port, "/api/v2/silences", deadline)
+        run.record(
+            "startup", "until first GET silences", "ms", "lower", (time.perf_counter() - started) * 1000
+        )
+        if loaded is None or len(loaded) != silences:
+            print(
+                f"  warning: {run.target} loaded {len(loaded or [])} silences, {silences} expected",
+                flush=True,
+            )
+    finally:
+        restarted.stop(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+
+
+async def run_target(run: Run, args: argparse.Namespace, selected: set[str]) -> None:
+    if selected & {"silenced", "query"}:
+        await bench_silenced_and_query(run, args.silences, selected)
+    if selected & {"create", "startup"}:
+        await bench_create_and_startup(run, args.startup_silences, args.nflog_entries, selected)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)"
+    )
+    parser.add_argument("--alerts", type=int, default=DEFAULT_ALERTS, help="alerts for silenced/query")
+    parser.add_argument("--silences", type=int, default=DEFAULT_SILENCES, help="silences for silenced/query")
+    parser.add_argument(
+        "--startup-silences", type=int, default=DEFAULT_STARTUP_SILENCES, help="silences for create/startup"
+    )
+    parser.add_argument(
+        "--nflog-entries", type=int, default=DEFAULT_NFLOG_ENTRIES, help="nflog entries for startup"
+    )
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: alertmanager,tocsin")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin daemon and load generator to CPUs")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    selected = set(args.only or BENCHMARKS)
+    targets = [target for target in args.targets.split(",") if target]
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2
+    if pin:
+        os.sched_setaffinity(0, {LOADGEN_CPU})
+    results = Results()
+    print(f"tocsin silences benchmark, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(f"machine: {machine_description()}", flush=True)
+    print(
+        f"alerts: {args.alerts}, silences: {args.silences}, start-up: {args.startup_silences} silences + "
+        f"{args.nflog_entries} nflog entries, pinned: {pin}, "
+        f"benchmarks: {', '.join(b for b in BENCHMARKS if b in selected)}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-silences-") as workdir:
+        for target in targets:
+            if target not in TARGETS:
+                raise SystemExit(f"unknown target {target!r}")
+            run = Run(
+                target, args.alerts, Path(workdir), results, ["taskset", "-c", DAEMON_CPU] if pin else []
+            )
+            try:
+                asyncio.run(run_target(run, args, selected))
+            except Exception as error:  # one target failing must not lose the other's figures
+                print(f"  {target} failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    print()
+    print(results.table())
+    if args.json:
+        args.json.write_text(json.dumps([figure.__dict__ for figure in results.figures], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
