@@ -203,7 +203,12 @@ async def get_json(connection: RawConnection, port: int, path: str) -> tuple[flo
 
 
 def suppressed_count(alerts: list[dict[str, object]]) -> int:
-    return sum(1 for alert in alerts if alert["status"]["state"] == "suppressed")  # type: ignore[index]
+    count = 0
+    for alert in alerts:
+        status = alert["status"]
+        if isinstance(status, dict) and status.get("state") == "suppressed":
+            count += 1
+    return count
 
 
 async def bench_silenced_and_query(run: Run, silences: int, selected: set[str]) -> None:
