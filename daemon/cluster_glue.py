@@ -24,6 +24,7 @@ leave before the next round anyway: a few entries are gossiped as before, a burs
 one multi-entry message that is oversized and goes to every member over TCP at once.
 Alertmanager's nflog merges a stream of entries from one message, so mixed clusters
 understand it.
+
 Merged records are appended to the durable logs without waiting; the periodic commit in the
 composition root makes them durable within a second.
 """
@@ -59,11 +60,10 @@ logger = logging.getLogger("tocsin.cluster")
 
 SILENCES_CHANNEL = "sil"
 NFLOG_CHANNEL = "nfl"
-STATUS_DISABLED = "disabled"
 # How long local nflog writes are collected into one broadcast when no gossip interval is
 # given: Alertmanager's default gossip interval (see the module docstring).
 NFLOG_BATCH_WINDOW_SECONDS: Final = 0.2
-# A batch is sent at once when it holds this many entries (about 64 KiB), so one TCP message
+# A batch is sent at once when it holds this many entries (about 40 KiB), so one TCP message
 # never grows without bound in a flood.
 NFLOG_BATCH_MAX_ENTRIES: Final = 500
 
@@ -336,7 +336,6 @@ def build_cluster(
 __all__ = [
     "NFLOG_CHANNEL",
     "SILENCES_CHANNEL",
-    "STATUS_DISABLED",
     "ClusterGlue",
     "NflogBroadcaster",
     "NflogState",
