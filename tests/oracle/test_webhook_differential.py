@@ -308,3 +308,77 @@ route:
     assert [answer[0]["annotations"] for answer in answers] == [{"v": "2"}, {"v": "2"}]
     pair.compare_api()
     pair.assert_quiet(1)
+
+
+def test_group_by_inheritance_and_the_empty_group(oracle_pair: PairStarter) -> None:
+    """A child with `group_by: []` inherits the parent's; a child's own group_by replaces it."""
+    pair = oracle_pair(
+        f"""\
+route:
+  receiver: everything
+  group_by: [team]
+{TIMERS}  routes:
+    - matchers: [team="a"]
+      receiver: inherits
+      group_by: []
+      routes:
+        - matchers: [severity="page"]
+          receiver: own
+          group_by: [severity, instance]
+    - matchers: [team="b"]
+      receiver: inherits
+      group_by: [alertname]
+receivers:
+  - name: everything
+    webhook_configs: [{{url: $SINK/everything}}]
+  - name: inherits
+    webhook_configs: [{{url: $SINK/inherits}}]
+  - name: own
+    webhook_configs: [{{url: $SINK/own}}]
+"""
+    )
+    start = utc_now()
+    pair.post_alerts(
+        [
+            alert({"alertname": "X", "team": "a", "instance": "1"}, starts_at=start),
+            alert({"alertname": "Y", "team": "a", "instance": "2"}, starts_at=start),
+            alert({"alertname": "X", "team": "a", "severity": "page", "instance": "3"}, starts_at=start),
+            alert({"alertname": "X", "team": "b"}, starts_at=start),
+            alert({"alertname": "Z", "team": "c"}, starts_at=start),
+            alert({"alertname": "W", "team": "d"}, starts_at=start),
+        ]
+    )
+    pair.wait_for_notifications(5)
+    bodies = pair.compare_notifications()
+    assert sorted(body["groupKey"] for body in bodies) == [
+        '{}/{team="a"}/{severity="page"}:{instance="3", severity="page"}',
+        '{}/{team="a"}:{team="a"}',
+        '{}/{team="b"}:{alertname="X"}',
+        '{}:{team="c"}',
+        '{}:{team="d"}',
+    ]
+    pair.compare_api([{}, {"receiver": "inherits"}])
+    pair.assert_quiet(5)
+
+
+def test_without_group_by_everything_is_one_group(oracle_pair: PairStarter) -> None:
+    pair = oracle_pair(
+        f"""\
+route:
+  receiver: everything
+{TIMERS}receivers:
+  - name: everything
+    webhook_configs: [{{url: $SINK/everything}}]
+"""
+    )
+    start = utc_now()
+    pair.post_alerts(
+        [alert({"alertname": name, "n": str(index)}, starts_at=start) for index, name in enumerate("ABCA")]
+    )
+    pair.wait_for_notifications(1)
+    (body,) = pair.compare_notifications()
+    assert body["groupKey"] == "{}:{}"
+    assert body["groupLabels"] == {}
+    assert len(body["alerts"]) == 4
+    pair.compare_api()
+    pair.assert_quiet(1)
