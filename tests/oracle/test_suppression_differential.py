@@ -77,3 +77,54 @@ def test_inhibited_and_silenced_alerts_are_not_sent_and_show_as_suppressed(oracl
         states["Maintenanceus"]["state"] == "suppressed" and len(states["Maintenanceus"]["silencedBy"]) == 1
     )
     pair.assert_quiet(3)
+
+
+TIME_INTERVAL_CONFIG = """\
+route:
+  receiver: open
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  routes:
+    - matchers: [route="muted"]
+      receiver: muted
+      mute_time_intervals: [always]
+    - matchers: [route="inactive"]
+      receiver: inactive
+      active_time_intervals: [last-century]
+    - matchers: [route="active"]
+      receiver: active
+      active_time_intervals: [always]
+time_intervals:
+  - name: always
+    time_intervals:
+      - weekdays: ['sunday:saturday']
+  - name: last-century
+    time_intervals:
+      - years: ['1990:1999']
+receivers:
+  - name: open
+    webhook_configs: [{url: $SINK/open}]
+  - name: muted
+    webhook_configs: [{url: $SINK/muted}]
+  - name: inactive
+    webhook_configs: [{url: $SINK/inactive}]
+  - name: active
+    webhook_configs: [{url: $SINK/active}]
+"""
+
+
+def test_mute_and_active_time_intervals(oracle_pair: PairStarter) -> None:
+    pair = oracle_pair(TIME_INTERVAL_CONFIG)
+    start = utc_now()
+    pair.post_alerts(
+        [
+            alert({"alertname": name, "route": route}, starts_at=start)
+            for name, route in (("A", "muted"), ("B", "inactive"), ("C", "active"), ("D", "none"))
+        ]
+    )
+    pair.wait_for_notifications(2)
+    pair.compare_notifications()
+    assert sorted(request.path for request in pair.oracle.sink.requests) == ["/active", "/open"]
+    pair.compare_api()
+    pair.assert_quiet(2)
