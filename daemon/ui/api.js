@@ -9,7 +9,7 @@ export class ApiError extends Error {
 
 function apiURL(path, query) {
   const url = new URL(`api/v2/${path}`, document.baseURI);
-  // A page opened as https://user:pass@host/ has the credentials in its base URL, and fetch()
+  // A page opened with credentials in its URL (user:pass@host) keeps them in its base URL; fetch()
   // refuses such URLs; without them the browser sends the Basic credentials it already holds.
   url.username = "";
   url.password = "";
