@@ -101,3 +101,16 @@ def test_prometheus_alert_reaches_the_webhook(
     assert stored["labels"] == alert["labels"]
     assert stored["generatorURL"] == alert["generatorURL"]
     assert stored["startsAt"][:19] == alert["startsAt"][:19]
+
+    # The rule stops firing: Prometheus sends the alert with an end time, and the daemon
+    # sends the resolved notification (send_resolved defaults to true for webhooks).
+    (prometheus.workdir / "rules.yml").write_text(RULES.replace("vector(1) > 0", "vector(1) < 0"))
+    prometheus.reload_by_signal()
+    requests = recording_sink.wait_for(2, timeout=DELIVERY_TIMEOUT_SECONDS)
+    resolved = requests[-1].json()
+    assert resolved["status"] == "resolved"
+    assert resolved["groupKey"] == body["groupKey"]
+    (resolved_alert,) = resolved["alerts"]
+    assert resolved_alert["labels"] == alert["labels"]
+    assert resolved_alert["startsAt"] == alert["startsAt"]
+    assert resolved_alert["endsAt"] > alert["startsAt"]
