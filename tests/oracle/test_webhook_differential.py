@@ -382,3 +382,40 @@ route:
     assert len(body["alerts"]) == 4
     pair.compare_api()
     pair.assert_quiet(1)
+
+
+def test_group_keys_and_group_order_with_awkward_label_values(oracle_pair: PairStarter) -> None:
+    """Quotes, backslashes, newlines and non-ASCII in group labels; groups of different sizes."""
+    pair = oracle_pair(
+        f"""\
+route:
+  receiver: first
+  group_by: ['...']
+{TIMERS}  routes:
+    - matchers: [copy="yes"]
+      receiver: second
+      continue: true
+    - receiver: first
+receivers:
+  - name: first
+    webhook_configs: [{{url: $SINK/first}}]
+  - name: second
+    webhook_configs: [{{url: $SINK/second}}]
+"""
+    )
+    start = utc_now()
+    label_sets = [
+        {"alertname": 'say "hi"', "copy": "yes"},
+        {"alertname": "back\\slash", "zone": "z"},
+        {"alertname": "line\nbreak"},
+        {"alertname": "ünïcødé ✓", "copy": "yes", "b": "2", "a": "1"},
+        {"alertname": "plain", "job": "b", "instance": "2"},
+        {"alertname": "plain", "job": "a", "instance": "10"},
+    ]
+    pair.post_alerts([alert(labels, starts_at=start) for labels in label_sets])
+    pair.wait_for_notifications(8)
+    bodies = pair.compare_notifications()
+    assert '{}/{copy="yes"}:{alertname="say \\"hi\\"", copy="yes"}' in {body["groupKey"] for body in bodies}
+    assert '{}/{}:{alertname="line\\nbreak"}' in {body["groupKey"] for body in bodies}
+    pair.compare_api([{}, {"receiver": "second"}, {"filter": 'alertname=~".*i.*"'}])
+    pair.assert_quiet(8)
