@@ -29,9 +29,9 @@ from tests.helpers.processes import (
     ALERTMANAGER_BINARY,
     DaemonKind,
     DaemonProcess,
+    DaemonStartError,
     oracle_missing_reason,
     start_daemon,
-    wait_all_ready,
 )
 
 
@@ -115,8 +115,18 @@ class DaemonFactory:
             daemon = DaemonProcess.launch(kind, config_text, self._workdir(kind), extra_args=extra_args)
             self.started.append(daemon)
             launched.append(daemon)
-        wait_all_ready(launched)
-        return launched
+        ready: list[DaemonProcess] = []
+        for (kind, config_text), daemon in zip(specs, launched, strict=True):
+            try:
+                daemon.wait_ready()
+            except DaemonStartError:
+                if not daemon.port_was_taken():
+                    raise
+                # Someone took the free port between our probe and the daemon's bind.
+                daemon = start_daemon(kind, config_text, self._workdir(kind), extra_args=extra_args)
+                self.started.append(daemon)
+            ready.append(daemon)
+        return ready
 
     def stop_all(self) -> None:
         for daemon in self.started:
