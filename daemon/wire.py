@@ -281,10 +281,13 @@ def _encode_receiver(receiver: WireReceiver) -> bytes:
 def _decode_receiver(data: bytes) -> WireReceiver:
     group_name, integration, idx = "", "", 0
     for field, wire_type, value in iter_fields(data):
+        # Alertmanager's generated nflogpb code does not check UTF-8 here; a name that is not
+        # UTF-8 can match no configured receiver, so it is replaced rather than failing the
+        # whole stream it came in.
         if field == 1:
-            group_name = expect_string(field, wire_type, value)
+            group_name = expect_bytes(field, wire_type, value).decode("utf-8", errors="replace")
         elif field == 2:
-            integration = expect_string(field, wire_type, value)
+            integration = expect_bytes(field, wire_type, value).decode("utf-8", errors="replace")
         elif field == 3:
             # uint32: Go keeps the low 32 bits of a wider varint.
             idx = expect_int(field, wire_type, value) & MAX_UINT32
