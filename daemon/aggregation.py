@@ -243,6 +243,8 @@ class AggregationGroup:
     def sorted_fingerprints(self) -> list[int]:
         """The fingerprints of the group's alerts in Alertmanager's order (do not modify)."""
         order = self._sorted_fingerprints
+        if order is None and len(self.alerts) <= 1:
+            order = self._sorted_fingerprints = list(self.alerts)
         if order is None:
             alerts = self.alerts
             order = self._sorted_fingerprints = sorted(

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from notify.model import Alert, fingerprint_hex, format_go_time
 
 _GO_ESCAPES = {
@@ -31,6 +33,15 @@ _NEEDS_ESCAPE = re.compile('[\\x00-\\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 # Go replaces invalid UTF-8 (a lone surrogate is the Python equivalent) with U+FFFD.
 _REPLACEMENT_ESCAPE = "\\ufffd"
 _SURROGATE_FIRST, _SURROGATE_LAST = 0xD800, 0xDFFF
+
+# What Go's encoder escapes and orjson writes raw, as UTF-8 bytes and Go's escape.
+_GO_HTML_ESCAPES = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
 
 # Characters regexp.QuoteMeta escapes with a backslash.
 _REGEXP_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
@@ -86,7 +97,26 @@ def _encode(value: Any, out: list[str]) -> None:
 
 
 def go_json(value: Any, *, trailing_newline: bool = False) -> bytes:
-    """Encode like Go: `json.Marshal` (or `json.NewEncoder().Encode`, which adds a newline)."""
+    """Encode like Go: `json.Marshal` (or `json.NewEncoder().Encode`, which adds a newline).
+
+    orjson writes the same bytes apart from the escapes Go adds for HTML safety, which are
+    patched in afterwards (those characters occur only inside strings). Output holding a
+    `\b` or `\f` escape (Go writes `\u0008`, `\u000c`), text orjson refuses (lone
+    surrogates) or values it cannot take (non-str keys, other Mappings) is encoded by the
+    reference encoder instead."""
+    try:
+        encoded = orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE if trailing_newline else 0)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _go_json_reference(value, trailing_newline)
+    if b"\\b" in encoded or b"\\f" in encoded:
+        return _go_json_reference(value, trailing_newline)
+    for raw, escaped in _GO_HTML_ESCAPES:
+        if raw in encoded:
+            encoded = encoded.replace(raw, escaped)
+    return encoded
+
+
+def _go_json_reference(value: Any, trailing_newline: bool) -> bytes:
     out: list[str] = []
     _encode(value, out)
     if trailing_newline:
