@@ -17,8 +17,10 @@ Theory of operation
 - Muting never scans every silence: each silence is filed in an index under one of its
   "anchor" matchers, an equality matcher with a non-empty value or a regex that is a plain
   alternation of literals (`a|b|c`), because an alert can only match it if it carries that
-  exact label value. Silences with no anchor (only `!=`, `!~`, general regexes or `=""`)
-  are kept in a short list that is always checked.
+  exact label value; failing those, a regex's leading literal run (`host-1:.*` under the
+  prefix `host-1:`), looked up by the alert value's prefix of that length. Silences with no
+  anchor (only `!=`, `!~`, regexes with no literal prefix or `=""`) are kept in a short list
+  that is always checked.
 - Merges are last-writer-wins on `updated_at`, as Alertmanager does; entries whose expiry is
   in the past are ignored. Deliberate improvement: when two different versions carry the
   same `updated_at`, the one with the greater canonical encoding wins on every replica, so
@@ -314,49 +316,93 @@ def new_silence_id(rng: random.Random) -> str:
 # The index
 
 
-def _anchor_values(matcher: Matcher) -> tuple[str, ...] | None:
-    """Label values one of which an alert must carry for `matcher` to match, if bounded."""
+# After a literal, these make it optional (`ab*`, `ab?`, `ab{0,1}`), so it is no part of a
+# prefix every match must carry.
+_OPTIONAL_QUANTIFIERS = frozenset("*?{")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """A prefix that every value fully matching `pattern` starts with ("" if none is sure).
+
+    Only for a pattern without `|` anywhere (so its top level is one concatenation): its
+    leading run of literal characters is required, except a last one a quantifier makes
+    optional."""
+    if "|" in pattern:
+        return ""
+    end = 0
+    while end < len(pattern) and pattern[end] in _LITERAL_REGEX_CHARACTERS:
+        end += 1
+    if end < len(pattern) and pattern[end] in _OPTIONAL_QUANTIFIERS:
+        end -= 1
+    return pattern[:end]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Anchor:
+    """Where a silence is filed: under exact label values, or under a value prefix."""
+
+    name: str
+    values: tuple[str, ...]
+    is_prefix: bool = False
+
+
+def _anchor(matcher: Matcher) -> _Anchor | None:
+    """Label values (or one value prefix) an alert must carry for `matcher` to match."""
     if matcher.type is MatchType.EQUAL:
-        return (matcher.value,) if matcher.value else None
+        return _Anchor(matcher.name, (matcher.value,)) if matcher.value else None
     if matcher.type is MatchType.REGEX and matcher.value:
-        if not set(matcher.value) <= _LITERAL_REGEX_CHARACTERS | {"|"}:
-            return None
-        alternatives = tuple(matcher.value.split("|"))
-        if any(alternative == "" for alternative in alternatives):
-            return None
-        return alternatives
+        if set(matcher.value) <= _LITERAL_REGEX_CHARACTERS | {"|"}:
+            alternatives = tuple(matcher.value.split("|"))
+            if any(alternative == "" for alternative in alternatives):
+                return None
+            return _Anchor(matcher.name, alternatives)
+        # A regex such as `host-17:.*` or `web-[0-9]+`: filing it under its literal prefix
+        # keeps a silence with only a general regex (or beside a common `alertname`) from
+        # being a candidate for every alert.
+        prefix = _literal_prefix(matcher.value)
+        return _Anchor(matcher.name, (prefix,), is_prefix=True) if prefix else None
     return None
 
 
 class _SilenceIndex:
-    """label name -> label value -> silence IDs, plus the silences with no anchor."""
+    """label name -> label value -> silence IDs; label name -> prefix length -> prefix ->
+    silence IDs; plus the silences with no anchor."""
 
     def __init__(self) -> None:
         self._by_label: dict[str, dict[str, set[str]]] = {}
+        self._by_prefix: dict[str, dict[int, dict[str, set[str]]]] = {}
         self._unanchored: set[str] = set()
-        self._filed_under: dict[str, tuple[str, tuple[str, ...]] | None] = {}
+        self._filed_under: dict[str, _Anchor | None] = {}
+
+    def _buckets(self, anchor: _Anchor) -> dict[str, set[str]] | None:
+        if anchor.is_prefix:
+            return self._by_prefix.get(anchor.name, {}).get(len(anchor.values[0]))
+        return self._by_label.get(anchor.name)
 
     def add(self, silence: Silence) -> None:
         self.remove(silence.id)
-        best: tuple[str, tuple[str, ...]] | None = None
+        best: _Anchor | None = None
         best_cost = 0
         for matcher in silence.matchers:
-            values = _anchor_values(matcher)
-            if values is None:
+            anchor = _anchor(matcher)
+            if anchor is None:
                 continue
-            by_value = self._by_label.get(matcher.name, {})
+            buckets = self._buckets(anchor) or {}
             # Prefer the anchor whose buckets are smallest now: fewer false candidates later.
-            cost = sum(len(by_value.get(value, ())) + 1 for value in values)
+            cost = sum(len(buckets.get(value, ())) + 1 for value in anchor.values)
             if best is None or cost < best_cost:
-                best, best_cost = (matcher.name, values), cost
+                best, best_cost = anchor, cost
         self._filed_under[silence.id] = best
         if best is None:
             self._unanchored.add(silence.id)
             return
-        name, values = best
-        by_value = self._by_label.setdefault(name, {})
-        for value in values:
-            by_value.setdefault(value, set()).add(silence.id)
+        if best.is_prefix:
+            by_length = self._by_prefix.setdefault(best.name, {})
+            buckets = by_length.setdefault(len(best.values[0]), {})
+        else:
+            buckets = self._by_label.setdefault(best.name, {})
+        for value in best.values:
+            buckets.setdefault(value, set()).add(silence.id)
 
     def remove(self, silence_id: str) -> None:
         if silence_id not in self._filed_under:
@@ -365,15 +411,22 @@ class _SilenceIndex:
         if anchor is None:
             self._unanchored.discard(silence_id)
             return
-        name, values = anchor
-        by_value = self._by_label[name]
-        for value in values:
-            bucket = by_value[value]
+        buckets = self._buckets(anchor)
+        assert buckets is not None, "a filed silence has its buckets"
+        for value in anchor.values:
+            bucket = buckets[value]
             bucket.discard(silence_id)
             if not bucket:
-                del by_value[value]
-        if not by_value:
-            del self._by_label[name]
+                del buckets[value]
+        if buckets:
+            return
+        if anchor.is_prefix:
+            by_length = self._by_prefix[anchor.name]
+            del by_length[len(anchor.values[0])]
+            if not by_length:
+                del self._by_prefix[anchor.name]
+        else:
+            del self._by_label[anchor.name]
 
     def candidates(self, labels: Mapping[str, str]) -> Collection[str]:
         """IDs of the silences that may match `labels` (a superset). Read-only: the result
@@ -381,20 +434,26 @@ class _SilenceIndex:
         found: set[str] | None = None
         shared = True  # `found` is still one of our buckets, not a copy we may extend
         by_label = self._by_label
+        by_prefix = self._by_prefix
         for name, value in labels.items():
+            matching_buckets = []
             by_value = by_label.get(name)
-            if by_value is None:
-                continue
-            bucket = by_value.get(value)
-            if not bucket:
-                continue
-            if found is None:
-                found = bucket
-            elif shared:
-                found = found | bucket
-                shared = False
-            else:
-                found |= bucket
+            if by_value is not None:
+                matching_buckets.append(by_value.get(value))
+            by_length = by_prefix.get(name)
+            if by_length is not None:
+                for length, by_start in by_length.items():
+                    matching_buckets.append(by_start.get(value[:length]))
+            for bucket in matching_buckets:
+                if not bucket:
+                    continue
+                if found is None:
+                    found = bucket
+                elif shared:
+                    found = found | bucket
+                    shared = False
+                else:
+                    found |= bucket
         if self._unanchored:
             return self._unanchored if found is None else found | self._unanchored
         return () if found is None else found
