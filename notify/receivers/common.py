@@ -7,22 +7,29 @@
 - `group_key_hash`: the sha256 hex of the group key that PagerDuty, OpsGenie, VictorOps and
   SNS use as dedup key (Alertmanager's `notify.Key.Hash`).
 - `send_http`: one request with the error classification of `notify.errors` (URL redacted in
-  transport errors, Retry-After honoured) that returns the response for receivers that read it.
+  transport errors, Retry-After honoured) that returns the response for receivers that read it;
+  `post_json` sends a payload the way Go's `json.NewEncoder` writes it.
+- `truncate_in_runes_logged`: rune truncation with Alertmanager's "Truncated ..." warning.
+- `inline_or_file`: a secret given inline or as a file read at every send.
+- `HttpIntegration`: the identity, config and plumbing every templated integration has.
 - `settings_text` / `settings_bool` and friends: reading the loader's plain settings mapping.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 
 from notify.context import FlushContext
 from notify.errors import PermanentError, check_status, redact, transport_error
+from notify.httpclient import read_secret_file
 from notify.model import Alert
+from notify.receivers.base import go_json
 from notify.template import Templates, build_template_data
 from notify.template.data import TemplateData
 from notify.template.errors import TemplateError
@@ -88,6 +95,17 @@ def truncate_in_runes(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - 1] + TRUNCATION_MARKER, True
 
 
+def truncate_in_runes_logged(
+    text: str, limit: int, logger: logging.Logger, what: str, key_name: str, key: str
+) -> str:
+    """`truncate_in_runes`, warning as Alertmanager does when it cuts:
+    `Truncated <what> <key_name>=<key> max_runes=<limit>`."""
+    text, truncated = truncate_in_runes(text, limit)
+    if truncated:
+        logger.warning("Truncated %s %s=%s max_runes=%d", what, key_name, key, limit)
+    return text
+
+
 def truncate_in_bytes(text: str, limit: int) -> tuple[str, bool]:
     """At most `limit` UTF-8 bytes without splitting a character; a cut text ends with `…`
     (3 bytes, counted in the limit). Below 3 bytes Go writes dots instead."""
@@ -135,10 +153,45 @@ async def send_http(
     return response
 
 
-class HttpIntegration:
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> httpx.Response:
+    """`send_http` POSTing `payload` as Go's `json.NewEncoder(...).Encode` writes it (Go's
+    escaping, a trailing newline), which is how Alertmanager's notifiers send JSON."""
+    body = go_json(payload, trailing_newline=True)
+    return await send_http(client, "POST", url, content=body, headers=headers, check=check)
+
+
+def inline_or_file(inline: str, path: str, error_prefix: str) -> str:
+    """The inline secret, else the trimmed content of `path` read now (so a rotated file is
+    picked up at the next send). An unreadable file is a permanent failure."""
+    if inline:
+        return inline
+    try:
+        return read_secret_file(path)
+    except OSError as exc:
+        raise PermanentError(f"{error_prefix}: {exc}") from None
+
+
+class IntegrationConfig(Protocol):
+    """What `HttpIntegration` reads from every integration's config."""
+
+    @property
+    def send_resolved(self) -> bool: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=IntegrationConfig)
+
+
+class HttpIntegration(Generic[ConfigT]):
     """The identity and plumbing every templated HTTP integration has: its (receiver, type,
-    index), `send_resolved`, its own httpx client (from its `http_config`), the loaded
-    templates and the external URL the template data carries."""
+    index), its config and the `send_resolved` it sets, its own httpx client (from its
+    `http_config`), the loaded templates and the external URL the template data carries."""
 
     name: ClassVar[str] = ""
 
@@ -146,14 +199,15 @@ class HttpIntegration:
         self,
         receiver_name: str,
         index: int,
-        send_resolved: bool,
+        config: ConfigT,
         client: httpx.AsyncClient,
         templates: Templates,
         external_url: str,
     ) -> None:
         self.receiver_name = receiver_name
         self.index = index
-        self.send_resolved = send_resolved
+        self.config = config
+        self.send_resolved = config.send_resolved
         self._client = client
         self._templates = templates
         self._external_url = external_url
@@ -203,8 +257,11 @@ __all__ = [
     "CONTENT_TYPE_JSON",
     "TRUNCATION_MARKER",
     "HttpIntegration",
+    "IntegrationConfig",
     "TextRenderer",
     "group_key_hash",
+    "inline_or_file",
+    "post_json",
     "send_http",
     "settings_bool",
     "settings_list",
@@ -212,5 +269,6 @@ __all__ = [
     "settings_text",
     "truncate_in_bytes",
     "truncate_in_runes",
+    "truncate_in_runes_logged",
     "url_with_path",
 ]

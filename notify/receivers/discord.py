@@ -16,13 +16,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from notify.context import FlushContext
 from notify.model import Alert
-from notify.receivers.base import STATUS_FIRING, alerts_status, go_json
-from notify.receivers.common import HttpIntegration, TextRenderer, send_http, settings_bool, settings_text
-from notify.template import Templates
+from notify.receivers.base import STATUS_FIRING, alerts_status
+from notify.receivers.common import HttpIntegration, TextRenderer, post_json, settings_bool, settings_text
 
 INTEGRATION_NAME = "discord"
 COLOR_FIRING = 0x992D22
@@ -62,29 +59,15 @@ def build_payload(config: DiscordConfig, render: TextRenderer, firing: bool) -> 
     return {"content": "", "embeds": [embed]}
 
 
-class DiscordIntegration(HttpIntegration):
+class DiscordIntegration(HttpIntegration[DiscordConfig]):
     name = INTEGRATION_NAME
-
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: DiscordConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
         firing = alerts_status(alerts, ctx.now) == STATUS_FIRING
         payload = build_payload(self.config, render, firing)
         render.raise_if_failed()
-        await send_http(
-            self._client, "POST", self.config.webhook_url, content=go_json(payload, trailing_newline=True)
-        )
+        await post_json(self._client, self.config.webhook_url, payload)
 
 
 __all__ = [

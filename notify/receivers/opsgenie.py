@@ -25,8 +25,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from notify.context import FlushContext
 from notify.errors import PermanentError
 from notify.model import Alert
@@ -40,10 +38,9 @@ from notify.receivers.common import (
     settings_list,
     settings_map,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
     url_with_path,
 )
-from notify.template import Templates
 
 logger = logging.getLogger("notify.receivers.opsgenie")
 
@@ -179,9 +176,9 @@ def build_requests(
                 go_json(close, trailing_newline=True),
             )
         ]
-    message, truncated = truncate_in_runes(render(config.message), MAX_MESSAGE_RUNES)
-    if truncated:
-        logger.warning("Truncated message alert=%s max_runes=%d", group_key, MAX_MESSAGE_RUNES)
+    message = truncate_in_runes_logged(
+        render(config.message), MAX_MESSAGE_RUNES, logger, "message", "alert", group_key
+    )
     create = _omit_empty(
         {
             "alias": alias,
@@ -221,20 +218,8 @@ def build_requests(
     return requests
 
 
-class OpsgenieIntegration(HttpIntegration):
+class OpsgenieIntegration(HttpIntegration[OpsgenieConfig]):
     name = INTEGRATION_NAME
-
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: OpsgenieConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
 
     def _api_key(self, render: TextRenderer) -> str:
         if self.config.api_key:

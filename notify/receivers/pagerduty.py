@@ -33,19 +33,19 @@ import httpx
 
 from notify.context import FlushContext
 from notify.errors import NotifyError, PermanentError, check_status
-from notify.httpclient import read_secret_file
 from notify.model import Alert
 from notify.receivers.base import STATUS_RESOLVED, alerts_status, go_json
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
     group_key_hash,
+    inline_or_file,
     send_http,
     settings_bool,
     settings_list,
     settings_map,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
 )
 from notify.template import Templates
 
@@ -175,9 +175,9 @@ def build_v2_event(
     details: Mapping[str, str],
 ) -> dict[str, Any]:
     """Every field of the v2 event in Go's order; `encode_event` drops the omitempty ones."""
-    summary, truncated = truncate_in_runes(render(config.description), MAX_SUMMARY_RUNES)
-    if truncated:
-        logger.warning("Truncated summary key=%s max_runes=%d", group_key, MAX_SUMMARY_RUNES)
+    summary = truncate_in_runes_logged(
+        render(config.description), MAX_SUMMARY_RUNES, logger, "summary", "key", group_key
+    )
     images = []
     for image in config.images:
         rendered = {"src": render(image.src), "alt": render(image.alt), "href": render(image.href)}
@@ -218,9 +218,9 @@ def build_v1_event(
 ) -> dict[str, Any]:
     """Every field of the v1 event in Go's order. v1 shares the v2 struct, so `event_action`
     ("") and `payload` (null) are written too; client fields only for a trigger."""
-    description, truncated = truncate_in_runes(render(config.description), MAX_SUMMARY_RUNES)
-    if truncated:
-        logger.warning("Truncated description key=%s max_runes=%d", group_key, MAX_SUMMARY_RUNES)
+    description = truncate_in_runes_logged(
+        render(config.description), MAX_SUMMARY_RUNES, logger, "description", "key", group_key
+    )
     rendered_key = render(service_key)
     triggering = event_type == EVENT_TRIGGER
     return {
@@ -276,7 +276,7 @@ def error_details(status_code: int, body: bytes) -> str:
     return f"{message}: {','.join(str(item) for item in errors)}"
 
 
-class PagerdutyIntegration(HttpIntegration):
+class PagerdutyIntegration(HttpIntegration[PagerdutyConfig]):
     name = INTEGRATION_NAME
 
     def __init__(
@@ -290,18 +290,9 @@ class PagerdutyIntegration(HttpIntegration):
         *,
         v1_url: str = EVENTS_V1_URL,
     ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
+        super().__init__(receiver_name, index, config, client, templates, external_url)
         # Fixed in Alertmanager; a parameter only so tests can point it at a local sink.
         self._v1_url = v1_url
-
-    def _key(self, inline: str, path: str, what: str) -> str:
-        if inline:
-            return inline
-        try:
-            return read_secret_file(path)
-        except OSError as exc:
-            raise PermanentError(f"failed to read {what} from file: {exc}") from None
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
@@ -310,14 +301,18 @@ class PagerdutyIntegration(HttpIntegration):
         details = render_details(self.config, render)
         v1 = self.config.is_v1
         if v1:
-            key = self._key(self.config.service_key, self.config.service_key_file, "service key")
+            key = inline_or_file(
+                self.config.service_key, self.config.service_key_file, "failed to read service key from file"
+            )
             event = build_v1_event(self.config, render, key, ctx.group_key, event_type, details)
             render.raise_if_failed("failed to template PagerDuty v1 message")
             if not event.get("service_key"):
                 raise PermanentError("service key cannot be empty")
             url, retry_codes = self._v1_url, V1_RETRY_CODES
         else:
-            key = self._key(self.config.routing_key, self.config.routing_key_file, "routing key")
+            key = inline_or_file(
+                self.config.routing_key, self.config.routing_key_file, "failed to read routing key from file"
+            )
             event = build_v2_event(self.config, render, key, ctx.group_key, event_type, details)
             render.raise_if_failed("failed to template PagerDuty v2 message")
             if not event.get("routing_key"):

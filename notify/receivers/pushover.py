@@ -32,7 +32,7 @@ from notify.receivers.common import (
     send_http,
     settings_bool,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
 )
 from notify.template import Templates
 
@@ -93,23 +93,19 @@ def build_parameters(
     config: PushoverConfig, render: TextRenderer, group_key: str = ""
 ) -> list[tuple[str, str]]:
     """The query parameters, sorted by name (stable for equal names, as Go's Encode)."""
-    title, truncated = truncate_in_runes(render(config.title), MAX_TITLE_RUNES)
-    if truncated:
-        logger.warning("Truncated title incident=%s max_runes=%d", group_key, MAX_TITLE_RUNES)
+    title = truncate_in_runes_logged(
+        render(config.title), MAX_TITLE_RUNES, logger, "title", "incident", group_key
+    )
     params = [("token", render(config.token)), ("user", render(config.user_key)), ("title", title)]
     if config.html:
         params.append(("html", "1"))
         message = render.html()(config.message)
     else:
         message = render(config.message)
-    message, truncated = truncate_in_runes(message, MAX_MESSAGE_RUNES)
-    if truncated:
-        logger.warning("Truncated message incident=%s max_runes=%d", group_key, MAX_MESSAGE_RUNES)
+    message = truncate_in_runes_logged(message, MAX_MESSAGE_RUNES, logger, "message", "incident", group_key)
     message = message.strip() or EMPTY_MESSAGE
     params.append(("message", message))
-    url, truncated = truncate_in_runes(render(config.url), MAX_URL_RUNES)
-    if truncated:
-        logger.warning("Truncated URL incident=%s max_runes=%d", group_key, MAX_URL_RUNES)
+    url = truncate_in_runes_logged(render(config.url), MAX_URL_RUNES, logger, "URL", "incident", group_key)
     params += [
         ("url", url),
         ("url_title", render(config.url_title)),
@@ -121,7 +117,7 @@ def build_parameters(
     return sorted(params, key=lambda item: item[0])
 
 
-class PushoverIntegration(HttpIntegration):
+class PushoverIntegration(HttpIntegration[PushoverConfig]):
     name = INTEGRATION_NAME
 
     def __init__(
@@ -135,8 +131,7 @@ class PushoverIntegration(HttpIntegration):
         *,
         api_url: str = API_URL,
     ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
+        super().__init__(receiver_name, index, config, client, templates, external_url)
         # Fixed in Alertmanager 0.25; a parameter only so tests can point it at a sink.
         self._api_url = api_url
 

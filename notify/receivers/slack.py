@@ -23,23 +23,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from notify.context import FlushContext
-from notify.errors import NotifyError, PermanentError
-from notify.httpclient import read_secret_file
+from notify.errors import NotifyError
 from notify.model import Alert
-from notify.receivers.base import go_json, go_json_string
+from notify.receivers.base import go_json_string
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
-    send_http,
+    inline_or_file,
+    post_json,
     settings_bool,
     settings_list,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
 )
-from notify.template import Templates
 
 logger = logging.getLogger("notify.receivers.slack")
 
@@ -163,9 +160,7 @@ def _omit_empty(mapping: dict[str, Any]) -> dict[str, Any]:
 
 def build_payload(config: SlackConfig, render: TextRenderer, group_key: str = "") -> dict[str, Any]:
     """The request body (as an ordered dict for `go_json`); template errors stay in `render`."""
-    title, truncated = truncate_in_runes(render(config.title), MAX_TITLE_RUNES)
-    if truncated:
-        logger.warning("Truncated title key=%s max_runes=%d", group_key, MAX_TITLE_RUNES)
+    title = truncate_in_runes_logged(render(config.title), MAX_TITLE_RUNES, logger, "title", "key", group_key)
     fields = [
         _omit_empty({"title": render(field.title), "value": render(field.value)})
         | {"short": config.short_fields if field.short is None else field.short}
@@ -223,36 +218,18 @@ def build_payload(config: SlackConfig, render: TextRenderer, group_key: str = ""
     return request
 
 
-class SlackIntegration(HttpIntegration):
+class SlackIntegration(HttpIntegration[SlackConfig]):
     name = INTEGRATION_NAME
 
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: SlackConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
-
     def _target_url(self) -> str:
-        if self.config.api_url:
-            return self.config.api_url
-        try:
-            return read_secret_file(self.config.api_url_file)
-        except OSError as exc:
-            raise PermanentError(f"read api_url_file: {exc}") from None
+        return inline_or_file(self.config.api_url, self.config.api_url_file, "read api_url_file")
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
         payload = build_payload(self.config, render, ctx.group_key)
         render.raise_if_failed()
-        body = go_json(payload, trailing_newline=True)
         try:
-            await send_http(self._client, "POST", self._target_url(), content=body)
+            await post_json(self._client, self._target_url(), payload)
         except NotifyError as error:
             # Alertmanager wraps status errors with the channel; transport errors stay bare.
             if str(error).startswith("unexpected status code"):

@@ -245,7 +245,7 @@ def sign(url: str, body: bytes, credentials: Any, region: str) -> dict[str, str]
     return {name: str(value) for name, value in request.headers.items()}
 
 
-class SnsIntegration(HttpIntegration):
+class SnsIntegration(HttpIntegration[SnsConfig]):
     name = INTEGRATION_NAME
 
     def __init__(
@@ -259,8 +259,7 @@ class SnsIntegration(HttpIntegration):
         *,
         credentials: CredentialSource | None = None,
     ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
+        super().__init__(receiver_name, index, config, client, templates, external_url)
         self._credentials = credentials or CredentialSource(config.sigv4)
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:

@@ -28,16 +28,14 @@ import httpx
 from notify.context import FlushContext
 from notify.errors import RETRY_AFTER_HEADER, RetryableError, parse_retry_after, status_error_text
 from notify.model import Alert
-from notify.receivers.base import go_json
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
-    send_http,
+    post_json,
     settings_bool,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
 )
-from notify.template import Templates
 
 logger = logging.getLogger("notify.receivers.telegram")
 
@@ -89,9 +87,9 @@ class TelegramConfig:
 
 def build_payload(config: TelegramConfig, render: TextRenderer, group_key: str = "") -> dict[str, str]:
     """The sendMessage parameters, keys sorted as Go writes a map."""
-    text, truncated = truncate_in_runes(render(config.message), MAX_MESSAGE_RUNES)
-    if truncated:
-        logger.warning("Truncated message alert=%s max_runes=%d", group_key, MAX_MESSAGE_RUNES)
+    text = truncate_in_runes_logged(
+        render(config.message), MAX_MESSAGE_RUNES, logger, "message", "alert", group_key
+    )
     params = {
         "chat_id": str(config.chat_id),
         "text": text,
@@ -124,20 +122,8 @@ def check_answer(response: httpx.Response) -> None:
     raise RetryableError(f"telegram: {description} ({response.status_code})", retry_after=retry_after)
 
 
-class TelegramIntegration(HttpIntegration):
+class TelegramIntegration(HttpIntegration[TelegramConfig]):
     name = INTEGRATION_NAME
-
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: TelegramConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
@@ -148,13 +134,8 @@ class TelegramIntegration(HttpIntegration):
         # refuses, so it retries until the deadline); we fail at once with the error instead.
         render.raise_if_failed()
         url = f"{self.config.api_url}/bot{self.config.bot_token}/sendMessage"
-        response = await send_http(
-            self._client,
-            "POST",
-            url,
-            content=go_json(payload, trailing_newline=True),
-            headers={"User-Agent": GO_DEFAULT_USER_AGENT},
-            check=False,
+        response = await post_json(
+            self._client, url, payload, headers={"User-Agent": GO_DEFAULT_USER_AGENT}, check=False
         )
         check_answer(response)
 

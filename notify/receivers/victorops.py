@@ -24,24 +24,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from notify.context import FlushContext
-from notify.errors import PermanentError
-from notify.httpclient import read_secret_file
 from notify.model import Alert
-from notify.receivers.base import STATUS_RESOLVED, alerts_status, go_json
+from notify.receivers.base import STATUS_RESOLVED, alerts_status
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
     group_key_hash,
-    send_http,
+    inline_or_file,
+    post_json,
     settings_bool,
     settings_map,
     settings_text,
-    truncate_in_runes,
+    truncate_in_runes_logged,
 )
-from notify.template import Templates
 
 logger = logging.getLogger("notify.receivers.victorops")
 
@@ -119,9 +115,9 @@ def build_payload(
         message_type = EVENT_RESOLVE
     elif message_type not in ALLOWED_FIRING_TYPES:
         message_type = EVENT_TRIGGER
-    state_message, truncated = truncate_in_runes(state_message, MAX_STATE_MESSAGE_RUNES)
-    if truncated:
-        logger.warning("Truncated state_message incident=%s max_runes=%d", group_key, MAX_STATE_MESSAGE_RUNES)
+    state_message = truncate_in_runes_logged(
+        state_message, MAX_STATE_MESSAGE_RUNES, logger, "state_message", "incident", group_key
+    )
     message = {
         "message_type": message_type,
         "entity_id": group_key_hash(group_key),
@@ -134,28 +130,13 @@ def build_payload(
     return {name: message[name] for name in sorted(message)}
 
 
-class VictorOpsIntegration(HttpIntegration):
+class VictorOpsIntegration(HttpIntegration[VictorOpsConfig]):
     name = INTEGRATION_NAME
 
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: VictorOpsConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
-
     def _api_key(self) -> str:
-        if self.config.api_key:
-            return self.config.api_key
-        try:
-            return read_secret_file(self.config.api_key_file)
-        except OSError as exc:
-            raise PermanentError(f"failed to read API key from file: {exc}") from None
+        return inline_or_file(
+            self.config.api_key, self.config.api_key_file, "failed to read API key from file"
+        )
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
@@ -164,7 +145,7 @@ class VictorOpsIntegration(HttpIntegration):
         resolved = alerts_status(alerts, ctx.now) == STATUS_RESOLVED
         payload = build_payload(self.config, render, ctx.group_key, resolved)
         render.raise_if_failed("templating error")
-        await send_http(self._client, "POST", url, content=go_json(payload, trailing_newline=True))
+        await post_json(self._client, url, payload)
 
 
 __all__ = [

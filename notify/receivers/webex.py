@@ -16,20 +16,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from notify.context import FlushContext
 from notify.model import Alert
-from notify.receivers.base import go_json
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
-    send_http,
+    post_json,
     settings_bool,
     settings_text,
     truncate_in_bytes,
 )
-from notify.template import Templates
 
 logger = logging.getLogger("notify.receivers.webex")
 
@@ -72,28 +68,14 @@ def build_payload(config: WebexConfig, render: TextRenderer) -> dict[str, str]:
     return payload
 
 
-class WebexIntegration(HttpIntegration):
+class WebexIntegration(HttpIntegration[WebexConfig]):
     name = INTEGRATION_NAME
-
-    def __init__(
-        self,
-        receiver_name: str,
-        index: int,
-        config: WebexConfig,
-        client: httpx.AsyncClient,
-        templates: Templates,
-        external_url: str,
-    ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
         render = self.renderer(ctx, alerts)
         payload = build_payload(self.config, render)
         render.raise_if_failed()
-        await send_http(
-            self._client, "POST", self.config.api_url, content=go_json(payload, trailing_newline=True)
-        )
+        await post_json(self._client, self.config.api_url, payload)
 
 
 __all__ = [

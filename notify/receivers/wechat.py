@@ -34,10 +34,10 @@ import httpx
 from notify.context import FlushContext
 from notify.errors import PermanentError, RetryableError
 from notify.model import Alert
-from notify.receivers.base import go_json
 from notify.receivers.common import (
     HttpIntegration,
     TextRenderer,
+    post_json,
     send_http,
     settings_bool,
     settings_text,
@@ -128,7 +128,7 @@ def token_url(config: WechatConfig, render: TextRenderer) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-class WechatIntegration(HttpIntegration):
+class WechatIntegration(HttpIntegration[WechatConfig]):
     name = INTEGRATION_NAME
 
     def __init__(
@@ -142,8 +142,7 @@ class WechatIntegration(HttpIntegration):
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(receiver_name, index, config.send_resolved, client, templates, external_url)
-        self.config = config
+        super().__init__(receiver_name, index, config, client, templates, external_url)
         self._clock = clock
         self._access_token = ""
         self._token_fetched_at = 0.0
@@ -171,9 +170,7 @@ class WechatIntegration(HttpIntegration):
         message = build_message(self.config, render)
         render.raise_if_failed("templating error")
         url = url_with_path(self.config.api_url, "message/send", {"access_token": token})
-        response = await send_http(
-            self._client, "POST", url, content=go_json(message, trailing_newline=True), check=False
-        )
+        response = await post_json(self._client, url, message, check=False)
         if response.status_code != STATUS_OK:
             raise RetryableError(f"unexpected status code {response.status_code}")
         try:
