@@ -10,8 +10,9 @@ The workload (silences and nflog entries written at random running nodes) runs f
 warm-up to `heal_at`. After healing, the checkers demand: the same replicated state and the
 same membership everywhere within the heal bound; then a burst of probe writes must reach
 every node within the reach bound. Throughout: incarnations never go backwards and no node
-is declared dead while it and its accuser were running and unimpaired. A scenario that
-crashes nodes also demands that every survivor declares them dead within the detection bound.
+is declared dead while it runs and no node is impaired (see `checkers.false_deaths`). A
+scenario that crashes nodes also demands that every unimpaired survivor declares them dead
+within the detection bound.
 """
 
 from __future__ import annotations
