@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from daemon.alerts import AlertStore, AlertUpdate
+from daemon.api.gojson import json_kind, unmarshal_type_error
 from daemon.api.response import JSON_CONTENT_TYPE, Response, framework_error, handler_error, json_response
 from daemon.api.silences import parse_api_datetime
 from daemon.dispatch import AlertGroupView
@@ -141,22 +142,6 @@ def _decode_failure(message: str) -> _DecodeError:
     )
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _field_type_error(value: Any, field: str, go_type: str) -> str:
-    return f"json: cannot unmarshal {_json_kind(value)} into Go struct field {field} of type {go_type}"
-
-
 def _go_syntax_error(body: bytes) -> str:
     """The commonest of encoding/json's syntax messages (the rest are approximated)."""
     stripped = body.strip()
@@ -229,7 +214,7 @@ def _decode_label_map(value: Any, field: str, go_map_type: str) -> tuple[dict[st
     if value is None:
         return None, None
     if not isinstance(value, dict):
-        return None, _field_type_error(value, field, go_map_type)
+        return None, unmarshal_type_error(value, field, go_map_type)
     mismatch: str | None = None
     labels: dict[str, str] = {}
     for name, label_value in value.items():
@@ -238,7 +223,7 @@ def _decode_label_map(value: Any, field: str, go_map_type: str) -> tuple[dict[st
         elif label_value is None:
             labels[name] = ""
         elif mismatch is None:
-            mismatch = _field_type_error(label_value, field, "string")
+            mismatch = unmarshal_type_error(label_value, field, "string")
     return labels, mismatch
 
 
@@ -256,7 +241,7 @@ def _decode_element(element: Any) -> _Postable:
         # Alertmanager dereferences the null and drops the connection; we answer instead.
         return _Postable(None, {}, ZERO_TIME, ZERO_TIME, "")
     if not isinstance(element, dict):
-        raise _decode_failure(f"json: cannot unmarshal {_json_kind(element)} into Go value of type {_ANONYMOUS_PART}")
+        raise _decode_failure(f"json: cannot unmarshal {json_kind(element)} into Go value of type {_ANONYMOUS_PART}")
     # Part one: the anonymous struct (annotations, endsAt, startsAt), in document order.
     mismatch: str | None = None
     annotations: dict[str, str] = {}
@@ -268,7 +253,7 @@ def _decode_element(element: Any) -> _Postable:
             mismatch = mismatch or problem
         elif key in _TIME_FIELDS and value is not None:
             if not isinstance(value, str):
-                raise _decode_failure(_field_type_error(value, f".{key}", "string"))
+                raise _decode_failure(unmarshal_type_error(value, f".{key}", "string"))
             try:
                 times[key] = parse_time(value)
             except ValueError as error:
@@ -286,7 +271,7 @@ def _decode_element(element: Any) -> _Postable:
             if isinstance(value, str):
                 generator_url = value
             else:
-                mismatch = mismatch or _field_type_error(value, "Alert.generatorURL", "string")
+                mismatch = mismatch or unmarshal_type_error(value, "Alert.generatorURL", "string")
     if mismatch is not None:
         raise _decode_failure(mismatch)
     return _Postable(labels, annotations, times["startsAt"], times["endsAt"], generator_url)
@@ -312,7 +297,7 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
     if document is None:
         return []
     if not isinstance(document, list):
-        raise _decode_failure(f"json: cannot unmarshal {_json_kind(document)} into Go value of type models.PostableAlerts")
+        raise _decode_failure(f"json: cannot unmarshal {json_kind(document)} into Go value of type models.PostableAlerts")
     postables = [_decode_element(element) for element in document]
     for index, postable in enumerate(postables):
         if postable.generator_url and not is_request_uri(postable.generator_url):
