@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from daemon.alerts import AlertStore, AlertUpdate
-from daemon.api.gojson import json_kind, unmarshal_type_error
+from daemon.api.gojson import GoJsonSyntaxError, decode_go_json, json_kind, unmarshal_type_error
 from daemon.api.response import JSON_CONTENT_TYPE, Response, framework_error, handler_error, json_response
 from daemon.api.silences import parse_api_datetime
 from daemon.dispatch import AlertGroupView
@@ -142,57 +142,6 @@ def _decode_failure(message: str) -> _DecodeError:
     )
 
 
-def _go_syntax_error(body: bytes) -> str:
-    """The commonest of encoding/json's syntax messages (the rest are approximated)."""
-    stripped = body.strip()
-    if not stripped:
-        return "unexpected end of JSON input"
-    first = chr(stripped[0])
-    if first not in '{["-0123456789tfn':
-        return f"invalid character {first!r} looking for beginning of value"
-    try:
-        orjson.loads(stripped + b"]}" * 8)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        return "unexpected end of JSON input"
-    position = _first_bad_object_key(stripped)
-    if position is not None:
-        return f"invalid character {chr(stripped[position])!r} looking for beginning of object key string"
-    return "invalid character in JSON body"
-
-
-def _first_bad_object_key(text: bytes) -> int | None:
-    """Offset of a character following `{` or `,` inside an object that cannot start a key."""
-    depth_kinds: list[str] = []
-    index = 0
-    expecting_key = False
-    while index < len(text):
-        char = chr(text[index])
-        if char in " \t\r\n":
-            index += 1
-            continue
-        if expecting_key:
-            if char == '"' or (char == "}" and text[index - 1 : index] != b","):
-                expecting_key = False
-            else:
-                return index
-        if char == '"':
-            index += 1
-            while index < len(text) and chr(text[index]) != '"':
-                index += 2 if chr(text[index]) == "\\" else 1
-        elif char in "{[":
-            depth_kinds.append(char)
-            expecting_key = char == "{"
-        elif char in "}]":
-            if depth_kinds:
-                depth_kinds.pop()
-        elif char == "," and depth_kinds and depth_kinds[-1] == "{":
-            expecting_key = True
-        index += 1
-    return None
-
-
 def parse_time(text: str) -> datetime:
     """strfmt.DateTime: a fast path for plain RFC 3339, go-openapi's layouts otherwise."""
     found = _RFC3339.match(text)
@@ -291,9 +240,9 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
     if not body.strip():
         raise _DecodeError(framework_error(422, CODE_REQUIRED, "alerts in body is required"))
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        document = _decode_first_value(body)
+        document = decode_go_json(body)
+    except GoJsonSyntaxError as error:
+        raise _decode_failure(str(error)) from None
     if document is None:
         return []
     if not isinstance(document, list):
@@ -311,38 +260,6 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
         if postable.labels is None:
             raise _DecodeError(framework_error(422, CODE_REQUIRED, f"{index}.labels in body is required"))
     return postables
-
-
-def _decode_first_value(body: bytes) -> Any:
-    """Go's json.Decoder reads one value and ignores what follows it."""
-    stripped = body.strip()
-    if stripped[:1] in (b"[", b"{"):
-        closing = _end_of_first_value(stripped)
-        if closing is not None:
-            try:
-                return orjson.loads(stripped[:closing])
-            except orjson.JSONDecodeError:
-                pass
-    raise _decode_failure(_go_syntax_error(body))
-
-
-def _end_of_first_value(text: bytes) -> int | None:
-    depth = 0
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == ord('"'):
-            index += 1
-            while index < len(text) and text[index] != ord('"'):
-                index += 2 if text[index] == ord("\\") else 1
-        elif char in b"[{":
-            depth += 1
-        elif char in b"]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-        index += 1
-    return None
 
 
 def _validation_error(alert: Alert) -> str | None:
