@@ -543,6 +543,21 @@ class Silences:
         pending.sort()
         return active, pending
 
+    def states_of(self, silence_ids: Iterable[str], now: datetime) -> tuple[list[str], list[str]]:
+        """Sorted IDs of the active and of the pending silences among `silence_ids`, known to
+        match an alert already (the silencer's cache): only their times are checked."""
+        active: list[str] = []
+        pending: list[str] = []
+        silences = self._silences
+        for silence_id in silence_ids:
+            silence = silences.get(silence_id)
+            if silence is None or now > silence.ends_at:
+                continue
+            (pending if now < silence.starts_at else active).append(silence_id)
+        active.sort()
+        pending.sort()
+        return active, pending
+
     # -- local changes
 
     def set(self, request: SilenceRequest, now: datetime) -> str:
@@ -651,8 +666,21 @@ class Silences:
 # Muting
 
 
+class CachedSilenceStatus(Protocol):
+    """What the marker remembers of an alert's last silence evaluation."""
+
+    @property
+    def silenced_by(self) -> tuple[str, ...]: ...
+
+    @property
+    def pending_silences(self) -> tuple[str, ...]: ...
+
+    @property
+    def silences_version(self) -> int: ...
+
+
 class SilenceMarker(Protocol):
-    """The part of daemon.marker.Marker the silencer writes to."""
+    """The part of daemon.marker.Marker the silencer reads and writes."""
 
     def set_active_or_silenced(
         self,
@@ -662,19 +690,33 @@ class SilenceMarker(Protocol):
         silences_version: int = 0,
     ) -> None: ...
 
+    def status(self, fingerprint: int) -> CachedSilenceStatus: ...
+
 
 class Silencer:
     """Satisfies notify.context.AlertMuter, recording the (sorted) active and pending
-    silence IDs of each alert in the marker, as Alertmanager's silencer does."""
+    silence IDs of each alert in the marker, as Alertmanager's silencer does.
+
+    Like Alertmanager's, it trusts the marker while the silences are unchanged (same
+    `Silences.version`): matchers cannot have changed, so only the recorded IDs' states are
+    re-read (time turns pending into active and active into expired). An alert evaluated
+    once is then cheap to evaluate again, whatever the number of silences."""
 
     def __init__(self, silences: Silences, marker: SilenceMarker | None = None) -> None:
         self._silences = silences
         self._marker = marker
 
     def silenced_by(self, labels: Mapping[str, str], now: datetime) -> list[str]:
-        active, pending = self._silences.matching(labels, now)
-        if self._marker is not None:
-            self._marker.set_active_or_silenced(fingerprint(labels), active, pending, self._silences.version)
+        if self._marker is None:
+            return self._silences.matching(labels, now)[0]
+        alert_fingerprint = fingerprint(labels)
+        version = self._silences.version
+        cached = self._marker.status(alert_fingerprint)
+        if cached.silences_version == version:
+            active, pending = self._silences.states_of((*cached.silenced_by, *cached.pending_silences), now)
+        else:
+            active, pending = self._silences.matching(labels, now)
+        self._marker.set_active_or_silenced(alert_fingerprint, active, pending, version)
         return active
 
     def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:

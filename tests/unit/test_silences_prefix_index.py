@@ -1,24 +1,30 @@
 """The silence index files a regex under its literal prefix: which prefixes are sure, and
-that indexed matching still agrees with a scan over every silence for prefix-heavy regexes."""
+that indexed matching still agrees with a scan over every silence for prefix-heavy regexes.
+The silencer's per-alert cache in the marker: reused while the silences are unchanged,
+following time, and always agreeing with a fresh scan."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.marker import Marker
 from daemon.matchers import MatchType
 from daemon.silences import (
     MatcherSpec,
     SilenceInvalid,
+    Silencer,
     SilenceRequest,
     Silences,
     SilenceState,
     _literal_prefix,
 )
+from notify.model import fingerprint
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -115,3 +121,75 @@ def test_prefix_indexed_matching_agrees_with_a_scan(
             s.id for s in silences.all() if s.state_at(T0) is SilenceState.ACTIVE and s.matches(labels)
         )
         assert silences.matching(labels, T0)[0] == scan
+
+
+# -- the silencer's cache in the marker
+
+
+class CountingSilences(Silences):
+    """Counts full evaluations (index lookups plus matcher checks)."""
+
+    def __init__(self) -> None:
+        super().__init__(rng=random.Random(3))
+        self.full_evaluations = 0
+
+    def matching(self, labels: Mapping[str, str], now: datetime) -> tuple[list[str], list[str]]:
+        self.full_evaluations += 1
+        return super().matching(labels, now)
+
+
+def test_silencer_reuses_the_marker_while_silences_are_unchanged_but_follows_time() -> None:
+    silences = CountingSilences()
+    marker = Marker()
+    silencer = Silencer(silences, marker)
+    labels = {"alertname": "A", "instance": "host-1:9100"}
+    pending = silences.set(
+        SilenceRequest(
+            "", (MatcherSpec("instance", MatchType.REGEX, "host-1:.*"),), T0 + HOUR, T0 + 3 * HOUR
+        ),
+        T0,
+    )
+    assert silencer.silenced_by(labels, T0) == []
+    assert marker.status(fingerprint(labels)).pending_silences == (pending,)
+    assert silences.full_evaluations == 1
+    # Same silences, later times: the cached IDs change state, without a new evaluation.
+    assert silencer.silenced_by(labels, T0 + 2 * HOUR) == [pending]
+    assert marker.status(fingerprint(labels)).silenced_by == (pending,)
+    assert silencer.silenced_by(labels, T0 + 4 * HOUR) == []
+    assert marker.status(fingerprint(labels)).silenced_by == ()
+    assert silences.full_evaluations == 1
+    # Any change to the silences invalidates every cached result.
+    other = silences.set(
+        SilenceRequest("", (MatcherSpec("alertname", MatchType.EQUAL, "A"),), T0, T0 + HOUR), T0
+    )
+    assert silencer.silenced_by(labels, T0) == [other]
+    assert silences.full_evaluations == 2
+    silences.expire(other, T0 + HOUR / 2)
+    # Expired at that instant is still active in the store's view (as in Alertmanager).
+    assert silencer.silenced_by(labels, T0 + HOUR / 2 + timedelta(seconds=1)) == []
+    assert silences.full_evaluations == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.lists(matcher_specs, min_size=1, max_size=2), st.integers(-2, 2)), max_size=8),
+    st.lists(st.tuples(label_sets, st.integers(-3, 4), st.booleans()), min_size=1, max_size=12),
+)
+def test_cached_silencing_agrees_with_a_fresh_scan(
+    silence_specs: list[tuple[list[MatcherSpec], int]], steps: list[tuple[dict[str, str], int, bool]]
+) -> None:
+    silences = make_silences()
+    silencer = Silencer(silences, Marker())
+    pending_specs = list(silence_specs)
+    for labels, at_hours, add_one in steps:
+        if add_one and pending_specs:
+            specs, start = pending_specs.pop()
+            try:
+                silences.set(SilenceRequest("", tuple(specs), T0 + start * HOUR, T0 + (start + 2) * HOUR), T0)
+            except SilenceInvalid:
+                pass
+        now = T0 + at_hours * HOUR
+        expected = sorted(
+            s.id for s in silences.all() if s.state_at(now) is SilenceState.ACTIVE and s.matches(labels)
+        )
+        assert silencer.silenced_by(labels, now) == expected
