@@ -39,9 +39,9 @@ CLUSTER_FLAGS = (
     "--cluster.settle-timeout=20s",
 )
 FORM_TIMEOUT_SECONDS = 20.0
-# The issue asks for 60 s; half of it already spans many failure-detection rounds (a dead
-# peer is declared in about 5 s) and six group intervals, and keeps the file near 2 minutes.
-SPLIT_SECONDS = 30.0
+# The issue's 60 s: long enough that every peer is declared dead on the other side (about
+# 5 s) and the reconnect loop retries several times before the heal.
+SPLIT_SECONDS = 60.0
 # New groups start every few seconds during the split, as alerts keep flowing.
 ALERT_BATCH_EVERY_SECONDS = 6.0
 GROUPS_PER_BATCH = 4
