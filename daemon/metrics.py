@@ -19,6 +19,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Summary,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -38,11 +39,15 @@ ALERT_STATES = ("active", "suppressed", "unprocessed")
 SILENCE_STATES = ("active", "expired", "pending")
 API_VERSIONS = ("v1", "v2")
 ALERT_STATUSES = ("firing", "resolved")
+# The states kept durable by `daemon.storage`, as the `state` label of the storage metrics.
+STORED_STATES = ("silences", "nflog")
 
 # Buckets as Alertmanager declares them.
 HTTP_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 20, 60)
 HTTP_RESPONSE_SIZE_BUCKETS = tuple(100 * 10**power for power in range(7))
 NOTIFICATION_LATENCY_BUCKETS = (1, 5, 10, 15, 20)
+# Alertmanager leaves the silence and nflog query histograms at client_golang's defaults.
+QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # First 48 bits of the md5 of the config file: a float64 holds them exactly.
 CONFIG_HASH_BYTES = 6
 
@@ -80,8 +85,64 @@ class _CallbackGauge(Collector):
         yield GaugeMetricFamily(self._name, self._documentation, value=self.source() if self.source else 0.0)
 
 
+class StateMetrics:
+    """Alertmanager's per-state families for the silences or the notification log
+    (`alertmanager_silences_*` / `alertmanager_nflog_*`), plus tocsin's storage failure count.
+    Implements `daemon.storage.StorageObserver` for that state's durable log."""
+
+    def __init__(self, registry: CollectorRegistry, state: str, texts: Mapping[str, str], write_failures: Counter):
+        prefix = f"alertmanager_{state}"
+        self.gc_duration = Summary(f"{prefix}_gc_duration_seconds", texts["gc"], registry=registry)
+        self.snapshot_duration = Summary(f"{prefix}_snapshot_duration_seconds", texts["snapshot"], registry=registry)
+        self.snapshot_size = Gauge(f"{prefix}_snapshot_size_bytes", texts["size"], registry=registry)
+        self.queries = Counter(f"{prefix}_queries", texts["queries"], registry=registry)
+        self.query_errors = Counter(f"{prefix}_query_errors", texts["query_errors"], registry=registry)
+        self.query_duration = Histogram(
+            f"{prefix}_query_duration_seconds", texts["query_duration"], buckets=QUERY_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.gossip_messages_propagated = Counter(
+            f"{prefix}_gossip_messages_propagated",
+            "Number of received gossip messages that have been further gossiped.",
+            registry=registry,
+        )
+        self.write_failures = write_failures.labels(state)
+
+    # daemon.storage.StorageObserver
+    def write_failed(self) -> None:
+        self.write_failures.inc()
+
+    def snapshot_written(self, seconds: float, size_bytes: int) -> None:
+        self.snapshot_duration.observe(seconds)
+        self.snapshot_size.set(size_bytes)
+
+    def garbage_collected(self, seconds: float) -> None:
+        self.gc_duration.observe(seconds)
+
+
+_SILENCES_TEXTS = {
+    "gc": "Duration of the last silence garbage collection cycle.",
+    "snapshot": "Duration of the last silence snapshot.",
+    "size": "Size of the last silence snapshot in bytes.",
+    "queries": "How many silence queries were received.",
+    "query_errors": "How many silence received queries did not succeed.",
+    "query_duration": "Duration of silence query evaluation.",
+}
+_NFLOG_TEXTS = {
+    "gc": "Duration of the last notification log garbage collection cycle.",
+    "snapshot": "Duration of the last notification log snapshot.",
+    "size": "Size of the last notification log snapshot in bytes.",
+    "queries": "Number of notification log queries were received.",
+    "query_errors": "Number notification log received queries that failed.",
+    "query_duration": "Duration of notification log query evaluation.",
+}
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, *, process_collectors: bool = False) -> None:
+        # Alertmanager (client_golang) exposes no `*_created` series; prometheus-client would add
+        # one per counter, histogram and summary. The switch is process-wide, which is what we want.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         if process_collectors:
@@ -93,12 +154,13 @@ class Metrics:
         info = build_info()
         self.build_info = Gauge(
             "alertmanager_build_info",
-            "A metric with a constant '1' value labeled by version, revision, branch, and goversion from "
-            "which alertmanager was built.",
-            ["version", "revision", "branch", "goversion"],
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which "
+            "alertmanager was built, and the goos and goarch for the build.",
+            ["version", "revision", "branch", "goversion", "goos", "goarch"],
             registry=r,
         )
-        self.build_info.labels(info.version, info.revision, info.branch, info.runtime_version).set(1)
+        goos, _, goarch = info.platform.partition("/")
+        self.build_info.labels(info.version, info.revision, info.branch, info.runtime_version, goos, goarch).set(1)
 
         # HTTP (router routes only, as Alertmanager: API v2 is not instrumented there).
         self.http_request_duration = Histogram(
@@ -160,6 +222,17 @@ class Metrics:
             "alertmanager_silences", "How many silences by state.", "state", SILENCE_STATES
         )
         r.register(self.silences)
+
+        # Silences and notification log: Alertmanager's families, and tocsin's durable-write failures.
+        self.storage_write_failures = Counter(
+            "tocsin_storage_write_failures",
+            "Failed appends, fsyncs and compactions of a durable state under --storage.path; a change that "
+            "failed is not (yet) durable.",
+            ["state"],
+            registry=r,
+        )
+        self.silences_state = StateMetrics(r, "silences", _SILENCES_TEXTS, self.storage_write_failures)
+        self.nflog_state = StateMetrics(r, "nflog", _NFLOG_TEXTS, self.storage_write_failures)
 
         # Configuration.
         self.config_hash = Gauge("alertmanager_config_hash", "Hash of the currently loaded alertmanager "

@@ -40,6 +40,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 import trio
 
@@ -144,12 +145,37 @@ def _move_aside(path: Path, reason: str) -> Path:
     return aside
 
 
+class StorageObserver(Protocol):
+    """What the daemon's metrics learn from one state's storage (`daemon.metrics` implements it)."""
+
+    def write_failed(self) -> None:
+        """An append, fsync or compaction failed: the change is not (yet) durable."""
+
+    def snapshot_written(self, seconds: float, size_bytes: int) -> None:
+        """A compaction wrote a snapshot of `size_bytes` in `seconds`."""
+
+    def garbage_collected(self, seconds: float) -> None:
+        """One maintenance garbage collection took `seconds`."""
+
+
+class _NoObserver:
+    def write_failed(self) -> None:
+        pass
+
+    def snapshot_written(self, seconds: float, size_bytes: int) -> None:
+        pass
+
+    def garbage_collected(self, seconds: float) -> None:
+        pass
+
+
 class DurableLog:
     """Snapshot + log for one named state. One instance per state; trio tasks only."""
 
-    def __init__(self, directory: Path | str, name: str) -> None:
+    def __init__(self, directory: Path | str, name: str, observer: StorageObserver | None = None) -> None:
         self.directory = Path(directory)
         self.name = name
+        self.observer: StorageObserver = observer or _NoObserver()
         self.snapshot_path = self.directory / f"{name}.snapshot"
         self.log_path = self.directory / f"{name}.log"
         self._pending: list[bytes] = []
@@ -220,8 +246,10 @@ class DurableLog:
                 batch_end = self._appended
                 try:
                     await trio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
-                except BaseException:
+                except BaseException as error:
                     self._pending[:0] = batch  # keep them for the next attempt
+                    if isinstance(error, OSError):
+                        self.observer.write_failed()
                     raise
                 self._durable = batch_end
 
@@ -244,9 +272,16 @@ class DurableLog:
         thread (so encoding can be lazy over immutable values, off the event loop)."""
         async with self._lock:
             records = snapshot()
-            await trio.to_thread.run_sync(self._replace_files, records)
+            started = time.perf_counter()
+            try:
+                size_bytes = await trio.to_thread.run_sync(self._replace_files, records)
+            except OSError:
+                self.observer.write_failed()
+                raise
+            self.observer.snapshot_written(time.perf_counter() - started, size_bytes)
 
-    def _replace_files(self, records: Iterable[bytes]) -> None:
+    def _replace_files(self, records: Iterable[bytes]) -> int:
+        """Write the snapshot and start an empty log; returns the snapshot's size in bytes."""
         snapshot = b"".join([_header(SNAPSHOT_KIND), *(frame(record) for record in records)])
         _write_atomically(self.snapshot_path, snapshot)
         if self._log_handle is not None:
@@ -254,6 +289,7 @@ class DurableLog:
             self._log_handle = None
         _write_atomically(self.log_path, _header(LOG_KIND))
         self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+        return len(snapshot)
 
     def close(self) -> None:
         if self._log_handle is not None:
@@ -273,22 +309,27 @@ async def run_maintenance(
     its log into a snapshot; once more when cancelled (shutdown), shielded so it completes.
     Changes merged from peers are appended without a commit of their own; compaction (or the
     next local commit) makes them durable."""
+    def timed_garbage_collection() -> None:
+        started = time.perf_counter()
+        collect_garbage()
+        log.observer.garbage_collected(time.perf_counter() - started)
+
     task_status.started()
     try:
         while True:
             await trio.sleep(interval_seconds)
-            collect_garbage()
+            timed_garbage_collection()
             try:
                 await log.compact(snapshot)
             except OSError as error:
                 logger.error("%s: maintenance snapshot failed: %s", log.name, error)
     finally:
         with trio.CancelScope(shield=True):
-            collect_garbage()
+            timed_garbage_collection()
             try:
                 await log.compact(snapshot)
             except OSError as error:
                 logger.error("%s: shutdown snapshot failed: %s", log.name, error)
 
 
-__all__ = ["MAX_RECORD_BYTES", "DurableLog", "frame", "run_maintenance"]
+__all__ = ["MAX_RECORD_BYTES", "DurableLog", "StorageObserver", "frame", "run_maintenance"]
