@@ -154,8 +154,8 @@ class Application:
         self._nursery: trio.Nursery | None = None
         self.bound_addresses: list[str] = []
         storage = Path(flags.storage_path)
-        self.silences_log = DurableLog(storage, "silences")
-        self.nflog_log = DurableLog(storage, "nflog")
+        self.silences_log = DurableLog(storage, "silences", self.metrics.silences_state)
+        self.nflog_log = DurableLog(storage, "nflog", self.metrics.nflog_state)
         # Built in `run` when --cluster.listen-address is set (HA on).
         self.cluster: ClusterGlue | None = None
 
