@@ -45,6 +45,21 @@ receivers:
 # ---------------------------------------------------------------------------------------
 # Config.UnmarshalYAML: inheritance from `global`, then the cross-reference checks
 
+# The integration lists whose `http_config` defaults to the global one (all but email).
+_HTTP_INTEGRATION_LISTS = (
+    "webhook_configs",
+    "slack_configs",
+    "pushover_configs",
+    "pagerduty_configs",
+    "opsgenie_configs",
+    "wechat_configs",
+    "victorops_configs",
+    "sns_configs",
+    "telegram_configs",
+    "discord_configs",
+    "webex_configs",
+)
+
 
 def _inherit_globals(config: dict[str, Any]) -> None:
     if config["global"] is None:
@@ -65,80 +80,50 @@ def _inherit_globals(config: dict[str, Any]) -> None:
             raise CustomError("missing name in receiver")
         if receiver["name"] in names:
             raise CustomError(f"notification config name {go_quote(receiver['name'])} is not unique")
-        for webhook in receiver["webhook_configs"]:
-            _inherit_http_config(webhook, glob)
+        for list_key in _HTTP_INTEGRATION_LISTS:
+            for integration in receiver[list_key]:
+                _inherit_http_config(integration, glob)
         for email in receiver["email_configs"]:
             _inherit_email(email, glob)
         for slack in receiver["slack_configs"]:
-            _inherit_http_config(slack, glob)
+            # Go checks a nil URL here (a pointer), not an empty one as for the keys below.
             if slack["api_url"] is None and not slack["api_url_file"]:
                 if glob["slack_api_url"] is None and not glob["slack_api_url_file"]:
                     raise CustomError("no global Slack API URL set either inline or in a file")
                 slack["api_url"] = glob["slack_api_url"]
                 slack["api_url_file"] = glob["slack_api_url_file"]
-        for pushover in receiver["pushover_configs"]:
-            _inherit_http_config(pushover, glob)
         for pagerduty in receiver["pagerduty_configs"]:
-            _inherit_http_config(pagerduty, glob)
-            if pagerduty["url"] is None:
-                if glob["pagerduty_url"] is None:
-                    raise CustomError("no global PagerDuty URL set")
-                pagerduty["url"] = glob["pagerduty_url"]
+            _inherit_url(pagerduty, "url", glob, "pagerduty_url", "no global PagerDuty URL set")
         for opsgenie in receiver["opsgenie_configs"]:
-            _inherit_http_config(opsgenie, glob)
-            if opsgenie["api_url"] is None:
-                if glob["opsgenie_api_url"] is None:
-                    raise CustomError("no global OpsGenie URL set")
-                opsgenie["api_url"] = glob["opsgenie_api_url"]
+            _inherit_url(opsgenie, "api_url", glob, "opsgenie_api_url", "no global OpsGenie URL set")
             opsgenie["api_url"] = schema.with_trailing_slash(opsgenie["api_url"])
-            if not opsgenie["api_key"] and not opsgenie["api_key_file"]:
-                if not glob["opsgenie_api_key"] and not glob["opsgenie_api_key_file"]:
-                    raise CustomError("no global OpsGenie API Key set either inline or in a file")
-                opsgenie["api_key"] = glob["opsgenie_api_key"]
-                opsgenie["api_key_file"] = glob["opsgenie_api_key_file"]
+            _inherit_key_or_file(
+                opsgenie,
+                "api_key",
+                glob,
+                "opsgenie_api_key",
+                "no global OpsGenie API Key set either inline or in a file",
+            )
         for wechat in receiver["wechat_configs"]:
-            _inherit_http_config(wechat, glob)
-            if wechat["api_url"] is None:
-                if glob["wechat_api_url"] is None:
-                    raise CustomError("no global Wechat URL set")
-                wechat["api_url"] = glob["wechat_api_url"]
-            if not wechat["api_secret"]:
-                if not glob["wechat_api_secret"]:
-                    raise CustomError("no global Wechat ApiSecret set")
-                wechat["api_secret"] = glob["wechat_api_secret"]
-            if not wechat["corp_id"]:
-                if not glob["wechat_api_corp_id"]:
-                    raise CustomError("no global Wechat CorpID set")
-                wechat["corp_id"] = glob["wechat_api_corp_id"]
+            _inherit_url(wechat, "api_url", glob, "wechat_api_url", "no global Wechat URL set")
+            _inherit_required(
+                wechat, "api_secret", glob, "wechat_api_secret", "no global Wechat ApiSecret set"
+            )
+            _inherit_required(wechat, "corp_id", glob, "wechat_api_corp_id", "no global Wechat CorpID set")
             wechat["api_url"] = schema.with_trailing_slash(wechat["api_url"])
         for victorops in receiver["victorops_configs"]:
-            _inherit_http_config(victorops, glob)
-            if victorops["api_url"] is None:
-                if glob["victorops_api_url"] is None:
-                    raise CustomError("no global VictorOps URL set")
-                victorops["api_url"] = glob["victorops_api_url"]
+            _inherit_url(victorops, "api_url", glob, "victorops_api_url", "no global VictorOps URL set")
             victorops["api_url"] = schema.with_trailing_slash(victorops["api_url"])
-            if not victorops["api_key"] and not victorops["api_key_file"]:
-                if not glob["victorops_api_key"] and not glob["victorops_api_key_file"]:
-                    raise CustomError("no global VictorOps API Key set")
-                victorops["api_key"] = glob["victorops_api_key"]
-                victorops["api_key_file"] = glob["victorops_api_key_file"]
-        for sns in receiver["sns_configs"]:
-            _inherit_http_config(sns, glob)
+            _inherit_key_or_file(
+                victorops, "api_key", glob, "victorops_api_key", "no global VictorOps API Key set"
+            )
         for telegram in receiver["telegram_configs"]:
-            _inherit_http_config(telegram, glob)
-            if telegram["api_url"] is None:
-                telegram["api_url"] = glob["telegram_api_url"]
+            _inherit_url(telegram, "api_url", glob, "telegram_api_url")
         for discord in receiver["discord_configs"]:
-            _inherit_http_config(discord, glob)
             if discord["webhook_url"] is None:
                 raise CustomError("no discord webhook URL provided")
         for webex in receiver["webex_configs"]:
-            _inherit_http_config(webex, glob)
-            if webex["api_url"] is None:
-                if glob["webex_api_url"] is None:
-                    raise CustomError("no global Webex URL set")
-                webex["api_url"] = glob["webex_api_url"]
+            _inherit_url(webex, "api_url", glob, "webex_api_url", "no global Webex URL set")
         names.add(receiver["name"])
 
     route = config["route"]
@@ -171,15 +156,43 @@ def _inherit_http_config(integration: dict[str, Any], glob: dict[str, Any]) -> N
         integration["http_config"] = glob["http_config"]
 
 
+def _inherit_url(
+    integration: dict[str, Any], key: str, glob: dict[str, Any], global_key: str, missing: str | None = None
+) -> None:
+    """A URL left out (null) takes the global one; with `missing`, a null global URL is
+    that error instead."""
+    if integration[key] is None:
+        if glob[global_key] is None and missing is not None:
+            raise CustomError(missing)
+        integration[key] = glob[global_key]
+
+
+def _inherit_required(
+    integration: dict[str, Any], key: str, glob: dict[str, Any], global_key: str, missing: str
+) -> None:
+    """An empty setting takes the global one, which must not be empty either."""
+    if not integration[key]:
+        if not glob[global_key]:
+            raise CustomError(missing)
+        integration[key] = glob[global_key]
+
+
+def _inherit_key_or_file(
+    integration: dict[str, Any], key: str, glob: dict[str, Any], global_key: str, missing: str
+) -> None:
+    """A secret given neither inline (`key`) nor as a file (`key_file`) takes both global
+    settings, one of which must be set."""
+    file_key, global_file_key = f"{key}_file", f"{global_key}_file"
+    if not integration[key] and not integration[file_key]:
+        if not glob[global_key] and not glob[global_file_key]:
+            raise CustomError(missing)
+        integration[key] = glob[global_key]
+        integration[file_key] = glob[global_file_key]
+
+
 def _inherit_email(email: dict[str, Any], glob: dict[str, Any]) -> None:
-    if not email["smarthost"]:
-        if not glob["smtp_smarthost"]:
-            raise CustomError("no global SMTP smarthost set")
-        email["smarthost"] = glob["smtp_smarthost"]
-    if not email["from"]:
-        if not glob["smtp_from"]:
-            raise CustomError("no global SMTP from set")
-        email["from"] = glob["smtp_from"]
+    _inherit_required(email, "smarthost", glob, "smtp_smarthost", "no global SMTP smarthost set")
+    _inherit_required(email, "from", glob, "smtp_from", "no global SMTP from set")
     if not email["hello"]:
         email["hello"] = glob["smtp_hello"]
     if not email["auth_username"]:
@@ -224,7 +237,12 @@ def _resolve_paths(config: dict[str, Any], config_dir: str) -> None:
 
     config["templates"] = [join(template) for template in config["templates"]]
     glob = config["global"]
-    for key in ("smtp_auth_password_file", "slack_api_url_file", "opsgenie_api_key_file", "victorops_api_key_file"):
+    for key in (
+        "smtp_auth_password_file",
+        "slack_api_url_file",
+        "opsgenie_api_key_file",
+        "victorops_api_key_file",
+    ):
         glob[key] = join(glob[key])
     resolved: set[int] = set()
 
