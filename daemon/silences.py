@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import random
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -69,6 +70,10 @@ MATCH_TYPE_CODES: dict[MatchType, int] = {
     MatchType.NOT_REGEX: 3,
 }
 MATCH_TYPES_BY_CODE: dict[int, MatchType] = {code: kind for kind, code in MATCH_TYPE_CODES.items()}
+
+# Distinct regexes whose literal prefix is remembered for matching: bounded, so that a churn
+# of silences cannot grow the memo without limit.
+LITERAL_PREFIX_MEMO_SIZE = 65_536
 
 # Characters that are literal in RE2 outside a character class; a regex made only of these
 # and `|` is an alternation of literal strings, which the index can anchor on.
@@ -112,6 +117,10 @@ class SilenceMatcher(Matcher):
             return value == self.value
         if kind is MatchType.NOT_EQUAL:
             return value != self.value
+        # Most candidates the index hands over differ from the regex in its literal prefix
+        # (the same alertname, another host): a string comparison settles them without RE2.
+        if not value.startswith(_memoised_literal_prefix(self.value)):
+            return kind is not MatchType.REGEX
         regex = self._regex
         if regex is None:
             regex = compile_anchored(self.value)
@@ -335,6 +344,11 @@ def _literal_prefix(pattern: str) -> str:
     if end < len(pattern) and pattern[end] in _OPTIONAL_QUANTIFIERS:
         end -= 1
     return pattern[:end]
+
+
+@functools.lru_cache(maxsize=LITERAL_PREFIX_MEMO_SIZE)
+def _memoised_literal_prefix(pattern: str) -> str:
+    return _literal_prefix(pattern)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

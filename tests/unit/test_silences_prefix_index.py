@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.marker import Marker
-from daemon.matchers import MatchType
+from daemon.matchers import MatcherError, MatchType, compile_anchored
 from daemon.silences import (
     MatcherSpec,
     SilenceInvalid,
+    SilenceMatcher,
     Silencer,
     SilenceRequest,
     Silences,
@@ -193,3 +194,16 @@ def test_cached_silencing_agrees_with_a_fresh_scan(
             s.id for s in silences.all() if s.state_at(now) is SilenceState.ACTIVE and s.matches(labels)
         )
         assert silencer.silenced_by(labels, now) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(regexes, label_values, st.sampled_from([MatchType.REGEX, MatchType.NOT_REGEX]))
+def test_the_prefix_shortcut_agrees_with_re2(pattern: str, value: str, kind: MatchType) -> None:
+    try:
+        regex = compile_anchored(pattern)
+    except MatcherError:
+        return
+    found = regex.search(value) is not None
+    assert SilenceMatcher("a", kind, pattern).matches(value) is (
+        found if kind is MatchType.REGEX else not found
+    )
