@@ -30,9 +30,9 @@ and raises `WireError` (a ValueError) for anything malformed; nothing else escap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from cluster.replication import (
     WIRE_VARINT,
@@ -58,6 +58,8 @@ GO_ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
 NANOS_PER_SECOND: Final = 1_000_000_000
 NANOS_PER_MICROSECOND: Final = 1000
 MAX_UINT32: Final = 0xFFFFFFFF
+
+_Payload = TypeVar("_Payload")
 
 # silencepb.Matcher.Type
 MATCHER_EQUAL: Final = 0
@@ -228,22 +230,35 @@ def _as_datetime(value: object) -> datetime:
     return value
 
 
+def _encode_mesh(payload: bytes, expires_at: datetime) -> bytes:
+    """The envelope MeshSilence and MeshEntry share: { 1: payload, 2: expires_at }."""
+    return encode_bytes_field(1, payload) + _timestamp_field(2, expires_at)
+
+
+def _decode_mesh(
+    data: bytes, decode_payload: Callable[[bytes], _Payload], missing: str
+) -> tuple[_Payload, datetime]:
+    """(payload, expires_at) of a MeshSilence or MeshEntry envelope. Raises WireError with
+    `missing` when the payload is absent (Alertmanager refuses such a state)."""
+    payload: _Payload | None = None
+    expires_at = GO_ZERO_TIME
+    for field, wire_type, value in iter_fields(data):
+        if field == 1:
+            payload = decode_payload(expect_bytes(field, wire_type, value))
+        elif field == 2:
+            expires_at = decode_timestamp(expect_bytes(field, wire_type, value))
+    if payload is None:
+        raise WireError(missing)
+    return payload, expires_at
+
+
 def encode_mesh_silence(message: MeshSilence) -> bytes:
-    return encode_bytes_field(1, _encode_silence(message.silence)) + _timestamp_field(2, message.expires_at)
+    return _encode_mesh(_encode_silence(message.silence), message.expires_at)
 
 
 def decode_mesh_silence(data: bytes) -> MeshSilence:
     """Raises WireError; a MeshSilence without a silence is invalid (as in Alertmanager)."""
-    silence: WireSilence | None = None
-    expires_at = GO_ZERO_TIME
-    for field, wire_type, value in iter_fields(data):
-        if field == 1:
-            silence = _decode_silence(expect_bytes(field, wire_type, value))
-        elif field == 2:
-            expires_at = decode_timestamp(expect_bytes(field, wire_type, value))
-    if silence is None:
-        raise WireError("invalid state: mesh silence without a silence")
-    return MeshSilence(silence, expires_at)
+    return MeshSilence(*_decode_mesh(data, _decode_silence, "invalid state: mesh silence without a silence"))
 
 
 # --- notification log -------------------------------------------------------------------------
@@ -351,21 +366,12 @@ def _decode_entry(data: bytes) -> WireEntry:
 
 
 def encode_mesh_entry(message: MeshEntry) -> bytes:
-    return encode_bytes_field(1, _encode_entry(message.entry)) + _timestamp_field(2, message.expires_at)
+    return _encode_mesh(_encode_entry(message.entry), message.expires_at)
 
 
 def decode_mesh_entry(data: bytes) -> MeshEntry:
     """Raises WireError; a MeshEntry without an entry is invalid (as in Alertmanager)."""
-    entry: WireEntry | None = None
-    expires_at = GO_ZERO_TIME
-    for field, wire_type, value in iter_fields(data):
-        if field == 1:
-            entry = _decode_entry(expect_bytes(field, wire_type, value))
-        elif field == 2:
-            expires_at = decode_timestamp(expect_bytes(field, wire_type, value))
-    if entry is None:
-        raise WireError("invalid state: mesh entry without an entry")
-    return MeshEntry(entry, expires_at)
+    return MeshEntry(*_decode_mesh(data, _decode_entry, "invalid state: mesh entry without an entry"))
 
 
 # --- delimited streams (broadcasts, push/pull parts, snapshot files) ----------------------------
