@@ -126,18 +126,18 @@ class WebhookIntegration:
         return self.config.url or ""
 
     async def send(self, ctx: FlushContext, alerts: Sequence[Alert]) -> None:
-        body = build_payload(
-            self.receiver_name,
-            ctx.group_key,
-            ctx.group_labels,
-            alerts,
-            self._external_url,
-            ctx.now,
-            self.config.max_alerts,
-        )
-        url = self._target_url()
+        # The body is built once a slot is free: thousands of flushes waiting hold no bodies.
         async with self._request_slots:
-            await self._post(url, body)
+            body = build_payload(
+                self.receiver_name,
+                ctx.group_key,
+                ctx.group_labels,
+                alerts,
+                self._external_url,
+                ctx.now,
+                self.config.max_alerts,
+            )
+            await self._post(self._target_url(), body)
 
     async def _post(self, url: str, body: bytes) -> None:
         """`notify.httpclient.post_json` with the request built here: the URL parsed once and
