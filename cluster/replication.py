@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from cluster.core.broadcasts import BroadcastQueue
+from cluster.core.codec import MAX_PUSH_STATE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ OVERSIZED_QUEUE_SLOTS: Final = 200
 # Alertmanager retransmits user broadcasts max(3, peers/2) times per log10 of the size.
 DEFAULT_RETRANSMIT_MULT: Final = 3
 # memberlist's maxPushStateBytes; no single protobuf record we accept may exceed it.
-MAX_RECORD_BYTES: Final = 20 * 1024 * 1024
+MAX_RECORD_BYTES: Final = MAX_PUSH_STATE_BYTES
 
 # --- protobuf wire primitives ----------------------------------------------------------------
 
@@ -266,6 +267,37 @@ class ChannelCounters:
     oversized_dropped: int = 0
     merges: int = 0
     merge_errors: int = 0
+    # Merges that changed our state and were gossiped on (Alertmanager's
+    # `alertmanager_{silences,nflog}_gossip_messages_propagated_total`).
+    propagated: int = 0
+
+
+# The `msg_type` values of Alertmanager's cluster message counters: a push/pull state
+# exchange, and a gossiped (or directly sent) Part.
+FULL_STATE = "full_state"
+UPDATE = "update"
+MESSAGE_TYPES = (FULL_STATE, UPDATE)
+
+
+@dataclasses.dataclass(slots=True)
+class MessageCounters:
+    """Alertmanager's `alertmanager_cluster_messages_*` counts, kept as plain integers so
+    `cluster` stays free of metrics libraries; `daemon.metrics` reads them at scrape time."""
+
+    received: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
+    received_bytes: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
+    sent: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
+    sent_bytes: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
+    # Broadcasts dropped because the queue was over its bound.
+    pruned: int = 0
+
+    def count_received(self, message_type: str, size: int) -> None:
+        self.received[message_type] += 1
+        self.received_bytes[message_type] += size
+
+    def count_sent(self, message_type: str, size: int) -> None:
+        self.sent[message_type] += 1
+        self.sent_bytes[message_type] += size
 
 
 class Channel:
@@ -322,6 +354,7 @@ class Replicator:
         self.wakeup: Callable[[], None] = _no_wakeup
         self.unknown_keys = 0
         self.decode_errors = 0
+        self.messages = MessageCounters()
 
     def add_channel(self, key: str, state: ReplicatedState) -> Channel:
         if key in self._channels:
@@ -338,7 +371,10 @@ class Replicator:
         self._cluster_size = cluster_size
 
     def queue_broadcast(self, message: bytes) -> None:
+        before = len(self._queue)
         self._queue.queue(message)
+        # Unnamed messages never replace each other, so any shortfall was pruned.
+        self.messages.pruned += before + 1 - len(self._queue)
 
     @property
     def queued_broadcasts(self) -> int:
@@ -354,9 +390,12 @@ class Replicator:
     # --- LocalState -----------------------------------------------------------------------
 
     def local_state(self) -> bytes:
-        return encode_full_state(Part(key, ch.state.snapshot()) for key, ch in self._channels.items())
+        state = encode_full_state(Part(key, ch.state.snapshot()) for key, ch in self._channels.items())
+        self.messages.count_sent(FULL_STATE, len(state))
+        return state
 
     def merge_remote_state(self, data: bytes) -> None:
+        self.messages.count_received(FULL_STATE, len(data))
         try:
             parts = decode_full_state(data)
         except ProtobufError as error:
@@ -374,6 +413,7 @@ class Replicator:
                 return
 
     def notify_user_msg(self, data: bytes) -> None:
+        self.messages.count_received(UPDATE, len(data))
         try:
             part = decode_part(data)
         except ProtobufError as error:
@@ -387,7 +427,10 @@ class Replicator:
         self._merge(channel, part.data, self._wall_clock())
 
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
-        return self._queue.take(overhead, limit, self._cluster_size())
+        messages = self._queue.take(overhead, limit, self._cluster_size())
+        for message in messages:
+            self.messages.count_sent(UPDATE, len(message))
+        return messages
 
     def _merge(self, channel: Channel, data: bytes, now: datetime) -> bool:
         """Merge into one channel; False when the merge failed."""
@@ -402,4 +445,5 @@ class Replicator:
         # too, as Alertmanager does). Oversized data was sent to every member directly.
         if changed and not is_oversized(data):
             channel.broadcast(data)
+            channel.counters.propagated += 1
         return True
