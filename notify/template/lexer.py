@@ -358,26 +358,14 @@ class Lexer:
         return pos
 
     def _lex_char(self, pos: int) -> int:
-        start = pos
-        pos += 1
-        text = self.text
-        while True:
-            char = text[pos : pos + 1]
-            pos += 1
-            if char == "\\":
-                following = text[pos : pos + 1]
-                pos += 1
-                if following not in ("", "\n"):
-                    continue
-                raise _LexicalError("unterminated character constant", start)
-            if char in ("", "\n"):
-                raise _LexicalError("unterminated character constant", start)
-            if char == "'":
-                break
-        self._emit(Kind.CHAR_CONSTANT, start, pos)
-        return pos
+        return self._lex_delimited(pos, "'", Kind.CHAR_CONSTANT, "unterminated character constant")
 
     def _lex_quote(self, pos: int) -> int:
+        return self._lex_delimited(pos, '"', Kind.STRING, "unterminated quoted string")
+
+    def _lex_delimited(self, pos: int, closing: str, kind: Kind, unterminated: str) -> int:
+        """A char constant or quoted string starting at `pos`: backslash escapes anything but a
+        newline; a newline or the end of the text before `closing` is `unterminated`."""
         start = pos
         pos += 1
         text = self.text
@@ -389,12 +377,12 @@ class Lexer:
                 pos += 1
                 if following not in ("", "\n"):
                     continue
-                raise _LexicalError("unterminated quoted string", start)
+                raise _LexicalError(unterminated, start)
             if char in ("", "\n"):
-                raise _LexicalError("unterminated quoted string", start)
-            if char == '"':
+                raise _LexicalError(unterminated, start)
+            if char == closing:
                 break
-        self._emit(Kind.STRING, start, pos)
+        self._emit(kind, start, pos)
         return pos
 
     def _scan_number(self, pos: int) -> tuple[int, bool]:
