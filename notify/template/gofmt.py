@@ -429,6 +429,15 @@ def format_with_verb(value: Any, verb: str, spec: _Spec) -> str:
     return spec.pad(str(value))
 
 
+def _star_operand(args: Sequence[Any], index: int) -> int | None:
+    """The operand a `*` width or precision takes, or None when there is no int there
+    (Go then writes %!(BADWIDTH) or %!(BADPREC))."""
+    if index < len(args) and isinstance(args[index], int) and not isinstance(args[index], bool):
+        value: int = args[index]
+        return value
+    return None
+
+
 def sprintf(template: str, args: Sequence[Any]) -> str:
     """fmt.Sprintf with Go's verbs, flags, widths, precisions and error annotations."""
     out: list[str] = []
@@ -459,12 +468,8 @@ def sprintf(template: str, args: Sequence[Any]) -> str:
             index += 1
         if index < length and template[index] == "*":
             index += 1
-            if (
-                arg_index < len(args)
-                and isinstance(args[arg_index], int)
-                and not isinstance(args[arg_index], bool)
-            ):
-                width = args[arg_index]
+            width = _star_operand(args, arg_index)
+            if width is not None:
                 if width < 0:
                     spec.minus, spec.zero, width = True, False, -width
                 spec.width = width
@@ -481,12 +486,8 @@ def sprintf(template: str, args: Sequence[Any]) -> str:
             index += 1
             if index < length and template[index] == "*":
                 index += 1
-                if (
-                    arg_index < len(args)
-                    and isinstance(args[arg_index], int)
-                    and not isinstance(args[arg_index], bool)
-                ):
-                    precision = args[arg_index]
+                precision = _star_operand(args, arg_index)
+                if precision is not None:
                     spec.precision = precision if precision >= 0 else None
                 else:
                     out.append("%!(BADPREC)")
