@@ -297,6 +297,27 @@ class _FailedPeer:
     since_s: float
 
 
+@dataclasses.dataclass(slots=True)
+class PeerCounters:
+    """Alertmanager's `alertmanager_cluster_peers_*`, `_reconnections_*` and `_refresh_join_*`
+    counts as plain integers (`daemon.metrics` reads them at scrape time). As memberlist's
+    delegate does, joins count every member including ourselves, and `left` counts members
+    that left or were declared dead."""
+
+    peers_joined: int = 0
+    peers_left: int = 0
+    peers_updated: int = 0
+    reconnections: int = 0
+    reconnections_failed: int = 0
+    refresh_joins: int = 0
+    refresh_joins_failed: int = 0
+
+
+# Why we asked the core to join an address, so the push/pull's outcome lands in the right counter.
+_RECONNECT = "reconnect"
+_REFRESH = "refresh"
+
+
 class _SettleTracker:
     """Wraps the application's delegate to notice a remote state arriving by push/pull."""
 
@@ -357,6 +378,8 @@ class Peer:
         self.bound = Address("", 0)
         self.packet_errors = 0
         self.stream_errors = 0
+        self.counters = PeerCounters()
+        self._join_reasons: dict[Address, str] = {}
         if replicator is not None:
             replicator.wakeup = self._oversized_ready.set
 
@@ -549,11 +572,19 @@ class Peer:
 
     def _handle_event(self, event: MemberEvent | PushPullCompleted) -> None:
         if isinstance(event, PushPullCompleted):
+            if event.join:
+                self._count_join_outcome(event.peer, event.ok)
             if event.ok:
                 self._joined_once = self._joined_once or event.join
                 self._state_exchanged()
             return
         member = event.member
+        if event.kind == EventKind.JOINED:
+            self.counters.peers_joined += 1
+        elif event.kind == EventKind.UPDATED:
+            self.counters.peers_updated += 1
+        else:
+            self.counters.peers_left += 1
         if member.name == self.name:
             return
         if event.kind == EventKind.JOINED:
@@ -622,9 +653,26 @@ class Peer:
                     resolved.append(address)
         return resolved
 
-    def _join(self, addresses: Sequence[Address]) -> None:
+    def _join(self, addresses: Sequence[Address], reason: str | None = None) -> None:
         if addresses:
+            if reason is not None:
+                for address in addresses:
+                    self._join_reasons[address] = reason
             self.node.join(list(addresses), self._now_ms())
+
+    def _count_join_outcome(self, address: Address, ok: bool) -> None:
+        reason = self._join_reasons.pop(address, None)
+        counters = self.counters
+        if reason == _RECONNECT:
+            if ok:
+                counters.reconnections += 1
+            else:
+                counters.reconnections_failed += 1
+        elif reason == _REFRESH:
+            if ok:
+                counters.refresh_joins += 1
+            else:
+                counters.refresh_joins_failed += 1
 
     async def _join_and_maintain(self, peers: list[Address]) -> None:
         now_s = trio.current_time()
@@ -652,7 +700,7 @@ class Peer:
             await action()
 
     async def _reconnect(self) -> None:
-        self._join([failed.address for failed in self._failed.values()])
+        self._join([failed.address for failed in self._failed.values()], _RECONNECT)
         await self._flush()
 
     async def _sweep_failed(self) -> None:
@@ -667,7 +715,7 @@ class Peer:
         missing = [address for address in await self._resolve_peers() if address not in known]
         if missing:
             logger.debug("refresh: joining %s", missing)
-            self._join(missing)
+            self._join(missing, _REFRESH)
             await self._flush()
 
     # --- oversized channel messages ------------------------------------------------------------------
@@ -704,6 +752,7 @@ __all__ = [
     "STATUS_READY",
     "STATUS_SETTLING",
     "Peer",
+    "PeerCounters",
     "PeerError",
     "PeerSettings",
     "build_peer",

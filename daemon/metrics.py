@@ -101,11 +101,12 @@ class StateMetrics:
             f"{prefix}_query_duration_seconds", texts["query_duration"], buckets=QUERY_DURATION_BUCKETS,
             registry=registry,
         )
-        self.gossip_messages_propagated = Counter(
-            f"{prefix}_gossip_messages_propagated",
+        # Counted by the cluster's replication channel (zero with HA off, as in Alertmanager).
+        self.gossip_messages_propagated = _CallbackCounter(
+            f"{prefix}_gossip_messages_propagated_total",
             "Number of received gossip messages that have been further gossiped.",
-            registry=registry,
         )
+        registry.register(self.gossip_messages_propagated)
         self.write_failures = write_failures.labels(state)
 
     # daemon.storage.StorageObserver
@@ -136,6 +137,18 @@ _NFLOG_TEXTS = {
     "query_errors": "Number notification log received queries that failed.",
     "query_duration": "Duration of notification log query evaluation.",
 }
+
+
+class _CallbackCounter(Collector):
+    """A counter whose value another component keeps (a plain integer read at scrape time)."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self._name = name
+        self._documentation = documentation
+        self.source: Callable[[], float] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self.source() if self.source else 0.0)
 
 
 class Metrics:
@@ -314,6 +327,9 @@ class ClusterPeerView(Protocol):
     @property
     def node(self) -> Any: ...
 
+    @property
+    def counters(self) -> Any: ...
+
 
 class ClusterChannelView(Protocol):
     @property
@@ -326,6 +342,9 @@ class ClusterReplicatorView(Protocol):
 
     @property
     def channels(self) -> Mapping[str, ClusterChannelView]: ...
+
+    @property
+    def messages(self) -> Any: ...
 
 
 class _ClusterCollector(Collector):
@@ -387,7 +406,54 @@ class _ClusterCollector(Collector):
             dropped.add_metric([key], float(channel.counters.oversized_dropped))
         yield sent
         yield dropped
+        yield from self._message_families()
+        yield from self._membership_families()
+
+    def _message_families(self) -> Iterable[Metric]:
+        messages = self._replicator.messages
+        for name, documentation, counts in (
+            ("received", "Total number of cluster messages received.", messages.received),
+            ("received_size", "Total size of cluster messages received.", messages.received_bytes),
+            ("sent", "Total number of cluster messages sent.", messages.sent),
+            ("sent_size", "Total size of cluster messages sent.", messages.sent_bytes),
+        ):
+            family = CounterMetricFamily(
+                f"alertmanager_cluster_messages_{name}", documentation, labels=["msg_type"]
+            )
+            for message_type, count in sorted(counts.items()):
+                family.add_metric([message_type], float(count))
+            yield family
+        yield CounterMetricFamily(
+            "alertmanager_cluster_messages_pruned", "Total number of cluster messages pruned.",
+            value=messages.pruned,
+        )
+
+    def _membership_families(self) -> Iterable[Metric]:
+        counters = self._peer.counters
+        for name, documentation, value in (
+            ("peers_joined", "A counter of the number of peers that have joined.", counters.peers_joined),
+            ("peers_left", "A counter of the number of peers that have left.", counters.peers_left),
+            ("peers_update", "A counter of the number of peers that have updated metadata.",
+             counters.peers_updated),
+            ("reconnections", "A counter of the number of cluster peer reconnections.", counters.reconnections),
+            ("reconnections_failed", "A counter of the number of failed cluster peer reconnection attempts.",
+             counters.reconnections_failed),
+            ("refresh_join", "A counter of the number of cluster peer joined via refresh.", counters.refresh_joins),
+            ("refresh_join_failed", "A counter of the number of failed cluster peer joined attempts via refresh.",
+             counters.refresh_joins_failed),
+        ):
+            yield CounterMetricFamily(f"alertmanager_cluster_{name}", documentation, value=value)
+
+
+# Replication channel keys (Alertmanager's) and the state whose metrics count their gossip.
+_CHANNEL_STATES = {"sil": "silences_state", "nfl": "nflog_state"}
 
 
 def register_cluster_metrics(metrics: Metrics, peer: ClusterPeerView, replicator: ClusterReplicatorView) -> None:
     metrics.registry.register(_ClusterCollector(peer, replicator))
+    for key, channel in replicator.channels.items():
+        state_attribute = _CHANNEL_STATES.get(key)
+        if state_attribute is not None:
+            counters = channel.counters
+            state: StateMetrics = getattr(metrics, state_attribute)
+            state.gossip_messages_propagated.source = lambda counters=counters: float(counters.propagated)

@@ -1,0 +1,143 @@
+"""Alertmanager's cluster counters: kept as plain integers by `cluster.replication` and
+`cluster.peer`, exposed by `daemon.metrics` under Alertmanager's names at scrape time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import trio
+import trio.testing
+
+from cluster import replication
+from cluster.core.broadcasts import BroadcastQueue
+from cluster.peer import PeerCounters
+from cluster.replication import Part, Replicator
+from cluster.testing import MemoryNetwork
+from daemon.metrics import Metrics, register_cluster_metrics
+from tests.unit.cluster_shell.test_peer_memory import addresses, start, until
+from tests.unit.cluster_shell.test_replication import LwwRegister, record
+
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+GOSSIP_LIMIT_BYTES = 1400
+GOSSIP_OVERHEAD_BYTES = 3
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+def make() -> tuple[Replicator, LwwRegister]:
+    replicator = Replicator(lambda: NOW, cluster_size=lambda: 3)
+    silences = LwwRegister()
+    replicator.add_channel("sil", silences)
+    replicator.add_channel("nfl", LwwRegister())
+    return replicator, silences
+
+
+def test_messages_are_counted_by_type_and_size() -> None:
+    replicator, silences = make()
+    silences.values["a"] = 1
+    state = replicator.local_state()
+    assert replicator.messages.sent == {"full_state": 1, "update": 0}
+    assert replicator.messages.sent_bytes == {"full_state": len(state), "update": 0}
+
+    remote = replication.encode_full_state([Part("sil", record("b", 1))])
+    replicator.merge_remote_state(remote)
+    update = replication.encode_part(Part("nfl", record("g", 2)))
+    replicator.notify_user_msg(update)
+    replicator.notify_user_msg(b"\xff\xff")  # garbage still arrived: counted as received
+    assert replicator.messages.received == {"full_state": 1, "update": 2}
+    assert replicator.messages.received_bytes == {"full_state": len(remote), "update": len(update) + 2}
+
+    # Both merges changed state and were gossiped on, once per message handed out.
+    sent = replicator.get_broadcasts(GOSSIP_OVERHEAD_BYTES, GOSSIP_LIMIT_BYTES)
+    assert len(sent) == 2
+    assert replicator.messages.sent["update"] == 2
+    assert replicator.messages.sent_bytes["update"] == sum(map(len, sent))
+    assert replicator.channels["sil"].counters.propagated == 1
+    assert replicator.channels["nfl"].counters.propagated == 1
+    replicator.notify_user_msg(update)  # old news: not propagated again
+    assert replicator.channels["nfl"].counters.propagated == 1
+
+
+def test_broadcasts_beyond_the_queue_bound_are_counted_as_pruned() -> None:
+    replicator, _ = make()
+    bound = BroadcastQueue(1).max_queued
+    for version in range(bound + 5):
+        replicator.channels["sil"].broadcast(record("k", version))
+    assert replicator.queued_broadcasts == bound
+    assert replicator.messages.pruned == 5
+
+
+async def test_peer_counters_reach_the_exposition(autojump_clock: trio.testing.MockClock) -> None:
+    network = MemoryNetwork(seed=5)
+    async with trio.open_nursery() as nursery:
+        replicas = [await start(nursery, network, i, addresses(2)) for i in range(2)]
+        await until(lambda: all(len(r.peer.members()) == 2 for r in replicas), 3.0)
+        first = replicas[0]
+        metrics = Metrics()
+        register_cluster_metrics(metrics, first.peer, first.replicator)
+
+        def value(name: str, labels: dict[str, str] | None = None) -> float | None:
+            return metrics.registry.get_sample_value(name, labels or {})
+
+        # memberlist's delegate counts every member that joins, ourselves included.
+        assert value("alertmanager_cluster_peers_joined_total") == 2
+        assert value("alertmanager_cluster_peers_left_total") == 0
+        assert value("alertmanager_cluster_messages_received_total", {"msg_type": "full_state"}) >= 1
+        assert value("alertmanager_cluster_messages_sent_total", {"msg_type": "full_state"}) >= 1
+
+        first.add(b"silence-1")
+        await until(lambda: b"silence-1" in replicas[1].state.items, 2.0)
+        assert value("alertmanager_cluster_messages_sent_total", {"msg_type": "update"}) >= 1
+        assert replicas[1].replicator.messages.received["update"] >= 1
+
+        # The other side goes away without a word; reconnection attempts fail while it is cut off.
+        network.partition(["10.0.0.1"], ["10.0.0.2"])
+        await until(lambda: len(first.peer.members()) == 1, 60.0)
+        assert value("alertmanager_cluster_peers_left_total") == 1
+        await until(lambda: first.peer.counters.reconnections_failed >= 1, 30.0)
+        assert value("alertmanager_cluster_reconnections_failed_total") == first.peer.counters.reconnections_failed
+        network.heal()
+        await until(lambda: len(first.peer.members()) == 2, 30.0)
+        # Back by the periodic reconnect or refresh, whichever came first; the failed
+        # attempts of the other side (still cut off at the time) were counted too.
+        counters = first.peer.counters
+        assert counters.reconnections + counters.refresh_joins >= 1
+        assert value("alertmanager_cluster_reconnections_total") == counters.reconnections
+        assert value("alertmanager_cluster_refresh_join_total") == counters.refresh_joins
+        assert value("alertmanager_cluster_refresh_join_failed_total") == counters.refresh_joins_failed
+        assert replicas[1].peer.counters.reconnections_failed + replicas[1].peer.counters.refresh_joins_failed >= 1
+        assert value("alertmanager_cluster_peers_joined_total") == 3
+        nursery.cancel_scope.cancel()
+
+
+def test_propagated_gossip_is_reported_per_state() -> None:
+    replicator, _ = make()
+    metrics = Metrics()
+
+    class IdlePeer:
+        name = "idle"
+        counters = PeerCounters()
+
+        def cluster_size(self) -> int:
+            return 1
+
+        def failed_peers(self) -> list[object]:
+            return []
+
+        def position(self) -> int:
+            return 0
+
+        @property
+        def node(self) -> object:
+            raise RuntimeError("not running")
+
+    register_cluster_metrics(metrics, IdlePeer(), replicator)
+    replicator.notify_user_msg(replication.encode_part(Part("sil", record("a", 1))))
+    replicator.notify_user_msg(replication.encode_part(Part("sil", record("a", 2))))
+    replicator.notify_user_msg(replication.encode_part(Part("nfl", record("g", 1))))
+    assert metrics.registry.get_sample_value("alertmanager_silences_gossip_messages_propagated_total") == 2
+    assert metrics.registry.get_sample_value("alertmanager_nflog_gossip_messages_propagated_total") == 1
