@@ -47,6 +47,9 @@ from typing import Any
 import bcrypt
 import trio
 
+# exporter-toolkit's TLS version and client-auth names: the web and the cluster TLS configs
+# are the same Go struct, so they share one table.
+from cluster.tlsconfig import CLIENT_AUTH_TYPES, TLS_VERSIONS
 from daemon.config.goyaml import (
     BOOL,
     STR,
@@ -63,24 +66,8 @@ from daemon.config.goyaml import (
 
 logger = logging.getLogger(__name__)
 
-TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
 DEFAULT_MIN_VERSION = "TLS12"
 DEFAULT_MAX_VERSION = "TLS13"
-
-CLIENT_AUTH_TYPES = {
-    "": ssl.CERT_NONE,
-    "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,
-    "RequireClientCert": ssl.CERT_REQUIRED,
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
-}
 
 # Go's tls.CipherSuites() names (the secure suites Go accepts) and their OpenSSL names.
 # The TLS 1.3 suites are accepted but, as in Go, not configurable.
