@@ -181,6 +181,7 @@ class AggregationGroup:
         "_key",
         "_sort_key",
         "_sorted_fingerprints",
+        "_sorted_updates",
         "alerts",
         "flushing",
         "labels",
@@ -202,6 +203,9 @@ class AggregationGroup:
         # and a fingerprint stands for its labels, so it holds until an alert joins or leaves:
         # re-posted alerts (the common case) cost no sorting at flush or query time.
         self._sorted_fingerprints: list[int] | None = []
+        # The same order as (fingerprint, alert) pairs; dropped on every insert, since the
+        # store replaces alert objects, and rebuilt on demand (queries repeat it unchanged).
+        self._sorted_updates: list[AlertUpdate] | None = []
         opts = route.opts
         self.schedule = FlushSchedule.starting(
             now, opts.group_wait.total_seconds(), opts.group_interval.total_seconds()
@@ -234,6 +238,7 @@ class AggregationGroup:
         """Add or replace an alert; True when the group's flush moved earlier."""
         if update.fingerprint not in self.alerts:
             self._sorted_fingerprints = None
+        self._sorted_updates = None
         self.alerts[update.fingerprint] = update.alert
         return self.schedule.alert_inserted(update.alert.starts_at, wall_now, now)
 
@@ -253,9 +258,15 @@ class AggregationGroup:
         return order
 
     def sorted_updates(self) -> list[AlertUpdate]:
-        """The group's alerts in Alertmanager's order (as stored: no end-time rewriting)."""
-        alerts = self.alerts
-        return [AlertUpdate(fingerprint, alerts[fingerprint]) for fingerprint in self.sorted_fingerprints()]
+        """The group's alerts in Alertmanager's order (as stored: no end-time rewriting; do
+        not modify)."""
+        updates = self._sorted_updates
+        if updates is None:
+            alerts = self.alerts
+            updates = self._sorted_updates = [
+                AlertUpdate(fingerprint, alerts[fingerprint]) for fingerprint in self.sorted_fingerprints()
+            ]
+        return updates
 
     def sorted_alerts(self) -> list[Alert]:
         """The group's alerts in Alertmanager's order (as stored: no end-time rewriting)."""
@@ -298,6 +309,7 @@ class AggregationGroup:
         for fingerprint in sent_resolved(snapshot, self.alerts, wall_clock()):
             del self.alerts[fingerprint]
             self._sorted_fingerprints = None
+            self._sorted_updates = None
         return True
 
     def stop(self) -> None:

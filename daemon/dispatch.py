@@ -291,14 +291,11 @@ class Dispatcher:
             receiver = route.opts.receiver
             shared = shared_lists.setdefault(receiver, [receiver])
             for group in groups.values():
-                stored = group.alerts
                 # Already in Alertmanager's order; filtering keeps it.
-                alerts = [
-                    AlertUpdate(fingerprint, stored[fingerprint])
-                    for fingerprint in group.sorted_fingerprints()
-                ]
-                if alert_filter is not None:
-                    alerts = [update for update in alerts if alert_filter(update, now)]
+                if alert_filter is None:
+                    alerts = list(group.sorted_updates())
+                else:
+                    alerts = [update for update in group.sorted_updates() if alert_filter(update, now)]
                 if not alerts:
                     continue
                 for fingerprint, _ in alerts:

@@ -113,9 +113,11 @@ def test_group_order_keeps_replaced_alerts_and_their_new_content() -> None:
         add(group, alert(alertname="x", instance=instance))
     before = group.sorted_fingerprints()
     newer = alert(updated=NOW + HOUR, annotation="changed", alertname="x", instance="a")
+    assert len(group.sorted_updates()) == 3  # cached now
     add(group, newer)
     assert group.sorted_fingerprints() == before
     assert newer in group.sorted_alerts()
+    assert any(update.alert is newer for update in group.sorted_updates())
     snapshot = flush_snapshot(group.sorted_updates(), NOW, presorted=True)
     assert snapshot == flush_snapshot(list(group.sorted_updates())[::-1], NOW)
 
