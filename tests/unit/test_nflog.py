@@ -212,3 +212,12 @@ async def test_maintain_collects_garbage_then_compacts(autojump_clock: trio.test
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+def test_receiver_names_that_are_not_utf8_are_replaced_not_refused() -> None:
+    # Alertmanager's generated nflogpb code keeps such bytes; refusing would drop the whole
+    # stream the entry came in, so the name is decoded with U+FFFD instead.
+    record = encode_delimited(_entry()).replace(b"team-x", b"team\xff\xfe")
+    ((decoded, raw),) = decode_delimited_stream(record)
+    assert decoded.receiver_name == "team\ufffd\ufffd"
+    assert raw == record
