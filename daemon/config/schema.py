@@ -36,6 +36,7 @@ from daemon.matchers import (
     parse_matchers,
     sorted_matchers,
 )
+from notify.receivers.victorops import RESERVED_FIELDS as VICTOROPS_RESERVED_FIELDS
 
 SECRET_TOKEN = "<secret>"
 
@@ -770,23 +771,12 @@ OPSGENIE = _notifier(
     _validate_opsgenie,
 )
 
-_VICTOROPS_RESERVED_FIELDS = (
-    "routing_key",
-    "message_type",
-    "state_message",
-    "entity_display_name",
-    "monitoring_tool",
-    "entity_id",
-    "entity_state",
-)
-
-
 def _validate_victorops(config: dict[str, Any]) -> None:
     if not config["routing_key"]:
         raise CustomError("missing Routing key in VictorOps config")
     if config["api_key"] and config["api_key_file"]:
         raise CustomError("at most one of api_key & api_key_file must be configured")
-    for name in _VICTOROPS_RESERVED_FIELDS:
+    for name in VICTOROPS_RESERVED_FIELDS:
         if name in config["custom_fields"]:
             raise CustomError(
                 f"victorOps config contains custom field {name} which cannot be used as it conflicts with the fixed/static fields"

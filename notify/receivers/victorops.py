@@ -48,16 +48,16 @@ MAX_STATE_MESSAGE_RUNES = 20480
 EVENT_TRIGGER = "CRITICAL"
 EVENT_RESOLVE = "RECOVERY"
 ALLOWED_FIRING_TYPES = frozenset({"INFO", "WARNING", "CRITICAL"})
-RESERVED_FIELDS = frozenset(
-    {
-        "routing_key",
-        "message_type",
-        "state_message",
-        "entity_display_name",
-        "monitoring_tool",
-        "entity_id",
-        "entity_state",
-    }
+# The fields a custom field may not replace, in the order Alertmanager checks them (the
+# config loader reports the first one a config uses).
+RESERVED_FIELDS = (
+    "routing_key",
+    "message_type",
+    "state_message",
+    "entity_display_name",
+    "monitoring_tool",
+    "entity_id",
+    "entity_state",
 )
 
 
