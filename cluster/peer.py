@@ -39,7 +39,7 @@ import socket as stdlib_socket
 import struct
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import trio
 
@@ -313,6 +313,13 @@ class PeerCounters:
     refresh_joins_failed: int = 0
 
 
+class OversizedSendObserver(Protocol):
+    """Told how each direct (TCP) send of an oversized channel message to one member went
+    (Alertmanager's `alertmanager_oversize_gossip_message_*` metrics); `daemon` implements it."""
+
+    def oversized_sent(self, key: str, seconds: float, ok: bool) -> None: ...
+
+
 # Why we asked the core to join an address, so the push/pull's outcome lands in the right counter.
 _RECONNECT = "reconnect"
 _REFRESH = "refresh"
@@ -380,6 +387,9 @@ class Peer:
         self.stream_errors = 0
         self.counters = PeerCounters()
         self._join_reasons: dict[Address, str] = {}
+        self.oversized_observer: OversizedSendObserver | None = None
+        # request id of an oversized send in flight -> (channel key, trio time it was queued)
+        self._oversized_sends: dict[int, tuple[str, float]] = {}
         if replicator is not None:
             replicator.wakeup = self._oversized_ready.set
 
@@ -518,6 +528,7 @@ class Peer:
         if not out.expects_reply:
             if error:
                 logger.debug("%s", error)
+            self._oversized_done(out.request_id, ok=not error)
             return
         if error:
             self.stream_errors += 1
@@ -526,6 +537,12 @@ class Peer:
         else:
             self.node.receive_stream_reply(out.request_id, reply, self._now_ms())
         await self._flush()
+
+    def _oversized_done(self, request_id: int, ok: bool) -> None:
+        sent = self._oversized_sends.pop(request_id, None)
+        if sent is not None and self.oversized_observer is not None:
+            key, queued_at = sent
+            self.oversized_observer.oversized_sent(key, trio.current_time() - queued_at, ok)
 
     def _seal_stream(self, data: bytes) -> bytes:
         return self._keyring.encrypt_stream(data) if self._keyring is not None else data
@@ -727,10 +744,12 @@ class Peer:
             await self._oversized_ready.wait()
             self._oversized_ready = trio.Event()
             self.replicator.wakeup = self._oversized_ready.set
-            for message in self.replicator.take_oversized():
+            for key, message in self.replicator.take_oversized_by_key():
                 for member in self.node.members():
                     if member.name != self.name:
-                        self.node.send_reliable(member.name, message, self._now_ms())
+                        request_id = self.node.send_reliable(member.name, message, self._now_ms())
+                        if request_id is not None:
+                            self._oversized_sends[request_id] = (key, trio.current_time())
             await self._flush()
 
 
@@ -751,6 +770,7 @@ def _is_push_pull(data: bytes) -> bool:
 __all__ = [
     "STATUS_READY",
     "STATUS_SETTLING",
+    "OversizedSendObserver",
     "Peer",
     "PeerCounters",
     "PeerError",

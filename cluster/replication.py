@@ -387,6 +387,10 @@ class Replicator:
             taken.extend(channel.take_oversized())
         return taken
 
+    def take_oversized_by_key(self) -> list[tuple[str, bytes]]:
+        """`take_oversized`, each message with its channel key (for the per-key send metrics)."""
+        return [(key, message) for key, channel in self._channels.items() for message in channel.take_oversized()]
+
     # --- LocalState -----------------------------------------------------------------------
 
     def local_state(self) -> bytes:

@@ -46,7 +46,8 @@ STORED_STATES = ("silences", "nflog")
 HTTP_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 20, 60)
 HTTP_RESPONSE_SIZE_BUCKETS = tuple(100 * 10**power for power in range(7))
 NOTIFICATION_LATENCY_BUCKETS = (1, 5, 10, 15, 20)
-# Alertmanager leaves the silence and nflog query histograms at client_golang's defaults.
+# Alertmanager leaves the silence and nflog query histograms and the oversized-send duration
+# histogram at client_golang's defaults.
 QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # First 48 bits of the md5 of the config file: a float64 holds them exactly.
 CONFIG_HASH_BYTES = 6
@@ -330,6 +331,8 @@ class ClusterPeerView(Protocol):
     @property
     def counters(self) -> Any: ...
 
+    oversized_observer: Any
+
 
 class ClusterChannelView(Protocol):
     @property
@@ -445,12 +448,40 @@ class _ClusterCollector(Collector):
             yield CounterMetricFamily(f"alertmanager_cluster_{name}", documentation, value=value)
 
 
+class _OversizedSendMetrics:
+    """`cluster.peer.OversizedSendObserver`: each direct send of an oversized message to a member."""
+
+    def __init__(self, registry: CollectorRegistry, keys: Iterable[str]) -> None:
+        self.failures = Counter(
+            "alertmanager_oversized_gossip_message_failure",
+            "Number of oversized gossip message sends that failed.",
+            ["key"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "alertmanager_oversize_gossip_message_duration_seconds",
+            "Duration of oversized gossip message requests.",
+            ["key"],
+            buckets=QUERY_DURATION_BUCKETS,
+            registry=registry,
+        )
+        for key in keys:
+            self.failures.labels(key)
+            self.duration.labels(key)
+
+    def oversized_sent(self, key: str, seconds: float, ok: bool) -> None:
+        self.duration.labels(key).observe(seconds)
+        if not ok:
+            self.failures.labels(key).inc()
+
+
 # Replication channel keys (Alertmanager's) and the state whose metrics count their gossip.
 _CHANNEL_STATES = {"sil": "silences_state", "nfl": "nflog_state"}
 
 
 def register_cluster_metrics(metrics: Metrics, peer: ClusterPeerView, replicator: ClusterReplicatorView) -> None:
     metrics.registry.register(_ClusterCollector(peer, replicator))
+    peer.oversized_observer = _OversizedSendMetrics(metrics.registry, sorted(replicator.channels))
     for key, channel in replicator.channels.items():
         state_attribute = _CHANNEL_STATES.get(key)
         if state_attribute is not None:

@@ -141,3 +141,36 @@ def test_propagated_gossip_is_reported_per_state() -> None:
     replicator.notify_user_msg(replication.encode_part(Part("nfl", record("g", 1))))
     assert metrics.registry.get_sample_value("alertmanager_silences_gossip_messages_propagated_total") == 2
     assert metrics.registry.get_sample_value("alertmanager_nflog_gossip_messages_propagated_total") == 1
+
+
+async def test_oversized_sends_are_timed_and_failures_counted_per_key(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    network = MemoryNetwork(seed=6)
+    async with trio.open_nursery() as nursery:
+        replicas = [await start(nursery, network, i, addresses(2)) for i in range(2)]
+        await until(lambda: all(len(r.peer.members()) == 2 for r in replicas), 3.0)
+        first = replicas[0]
+        metrics = Metrics()
+        register_cluster_metrics(metrics, first.peer, first.replicator)
+
+        def value(name: str, key: str) -> float | None:
+            return metrics.registry.get_sample_value(name, {"key": key})
+
+        duration_count = "alertmanager_oversize_gossip_message_duration_seconds_count"
+        failures = "alertmanager_oversized_gossip_message_failure_total"
+        assert value(duration_count, "sil") == 0
+        assert value(failures, "sil") == 0  # pre-created for every channel
+
+        big = b"x" * (replication.OVERSIZED_PART_BYTES + 1)
+        first.add(big)
+        await until(lambda: big in replicas[1].state.items, 2.0)
+        await until(lambda: value(duration_count, "sil") == 1, 1.0)
+        assert value(failures, "sil") == 0
+
+        # Cut off but not yet declared dead: the direct send to it fails.
+        network.partition(["10.0.0.1"], ["10.0.0.2"])
+        first.add(big + b"y")
+        await until(lambda: value(duration_count, "sil") == 2, 30.0)
+        assert value(failures, "sil") == 1
+        nursery.cancel_scope.cancel()

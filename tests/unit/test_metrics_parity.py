@@ -39,10 +39,6 @@ KNOWN_GAPS = {
     # delegate; tocsin's sans-IO core (cluster/core) has no such hooks yet.
     "alertmanager_cluster_alive_messages": "no alive-message hook in cluster.core",
     "alertmanager_cluster_pings_seconds": "no probe round-trip hook in cluster.core",
-    # Oversized Parts go out through the core's reliable send, whose outcome and duration the
-    # shell does not attribute to a channel key yet.
-    "alertmanager_oversize_gossip_message_duration_seconds": "oversized send outcome not attributed",
-    "alertmanager_oversized_gossip_message_failure": "oversized send outcome not attributed",
 }
 
 Families = dict[str, tuple[str, frozenset[str]]]
