@@ -284,15 +284,7 @@ class HTMLWriter(Writer):
             output, after = known
             if output:
                 self.write(output)
-            (
-                self.state,
-                self.element,
-                self.attr_name,
-                self.attr_kind,
-                self.delimiter,
-                self.url_part,
-                self.js_quote,
-            ) = after
+            self.set_context(after)
             return
         mark = len(self.parts)
         self._scan(text)
