@@ -10,7 +10,9 @@ aggregation groups) are read through callbacks at scrape time rather than kept i
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -27,6 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from daemon.version import build_info
+from notify.context import AlertMuter, NotificationLog, NotificationLogEntry
 
 EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -120,6 +123,54 @@ class StateMetrics:
 
     def garbage_collected(self, seconds: float) -> None:
         self.gc_duration.observe(seconds)
+
+
+class CountedNotificationLog:
+    """A `notify.context.NotificationLog` that counts and times queries as Alertmanager does:
+    a query that finds no entry is a query error there (its nflog answers ErrNotFound)."""
+
+    def __init__(self, inner: NotificationLog, metrics: StateMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def query(self, group_key: str, receiver_name: str, integration: str, index: int) -> NotificationLogEntry | None:
+        metrics = self._metrics
+        metrics.queries.inc()
+        started = time.perf_counter()
+        try:
+            entry = self._inner.query(group_key, receiver_name, integration, index)
+        except Exception:
+            metrics.query_errors.inc()
+            raise
+        finally:
+            metrics.query_duration.observe(time.perf_counter() - started)
+        if entry is None:
+            metrics.query_errors.inc()
+        return entry
+
+    def log(self, entry: NotificationLogEntry) -> None:
+        self._inner.log(entry)
+
+
+class CountedMuter:
+    """A silencer (`notify.context.AlertMuter`) whose every decision counts as one silence
+    query, as Alertmanager's silencer runs one query per alert it checks."""
+
+    def __init__(self, inner: AlertMuter, metrics: StateMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
+        metrics = self._metrics
+        metrics.queries.inc()
+        started = time.perf_counter()
+        try:
+            return self._inner.mutes(labels, now)
+        except Exception:
+            metrics.query_errors.inc()
+            raise
+        finally:
+            metrics.query_duration.observe(time.perf_counter() - started)
 
 
 _SILENCES_TEXTS = {
