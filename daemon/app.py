@@ -56,7 +56,13 @@ from daemon.integrations import (
     referenced_receivers,
 )
 from daemon.marker import STATE_ACTIVE, STATE_SUPPRESSED, STATE_UNPROCESSED, Marker
-from daemon.metrics import Metrics, config_hash, register_cluster_metrics
+from daemon.metrics import (
+    CountedMuter,
+    CountedNotificationLog,
+    Metrics,
+    config_hash,
+    register_cluster_metrics,
+)
 from daemon.nflog import NotificationLog
 from daemon.routing import Route
 from daemon.silences import Silencer, Silences, load_records, record_change, snapshot_records
@@ -209,15 +215,15 @@ class Application:
         """Raises IntegrationBuildError (or ValueError) for configs whose receivers cannot be built."""
         route = Route.from_config(config.route)
         inhibitor = Inhibitor(config.inhibit_rules, self.marker)
+        metrics = self.metrics
         silencer = Silencer(self.silences, self.marker)
         time_intervals = _time_intervals(config)
-        metrics = self.metrics
         notifiers = build_notifiers(
             config,
             self.external_url,
-            nflog=self.nflog,
+            nflog=CountedNotificationLog(self.nflog, metrics.nflog_state),
             inhibitor=inhibitor,
-            silencer=silencer,
+            silencer=CountedMuter(silencer, metrics.silences_state),
             time_intervals=time_intervals,
             gate=self._gate(),
             peer_timeout=self.flags.cluster_peer_timeout,
