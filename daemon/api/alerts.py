@@ -28,18 +28,23 @@ import orjson
 
 from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.gojson import GoJsonSyntaxError, decode_go_json, json_kind, unmarshal_type_error
-from daemon.api.response import JSON_CONTENT_TYPE, Response, framework_error, handler_error, json_response
+from daemon.api.response import (
+    CODE_INVALID_TYPE,
+    CODE_REQUIRED,
+    JSON_CONTENT_TYPE,
+    FrameworkError,
+    Response,
+    body_decode_failure,
+    handler_error,
+    json_response,
+    unsupported_media_type,
+)
 from daemon.api.silences import parse_api_datetime
 from daemon.dispatch import AlertGroupView
 from daemon.marker import STATE_ACTIVE, AlertStatus, Marker
 from daemon.matchers import Matcher, MatcherError, MatchType, compile_anchored, go_quote, parse_matcher
 from daemon.routing import Route
 from notify.model import ZERO_TIME, Alert, format_api_time
-
-# go-openapi error codes.
-CODE_BAD_REQUEST = 400
-CODE_INVALID_TYPE = 601
-CODE_REQUIRED = 602
 
 API_VERSION_LABEL = "v2"
 
@@ -65,8 +70,6 @@ _TRUE_WORDS = frozenset({"true", "1", "yes", "ok", "y", "on", "selected", "check
 # Bounds the per-runtime routing cache (about 200 bytes an entry); past it the cache starts over.
 MAX_CACHED_ROUTINGS = 500_000
 
-JSON_MEDIA_TYPE = "application/json"
-DEFAULT_MEDIA_TYPE = "application/octet-stream"
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,16 +133,8 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _DecodeError(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.body)
-        self.response = response
-
-
-def _decode_failure(message: str) -> _DecodeError:
-    return _DecodeError(
-        framework_error(400, CODE_BAD_REQUEST, f'parsing alerts body from "" failed, because {message}')
-    )
+def _decode_failure(message: str) -> FrameworkError:
+    return body_decode_failure("alerts", message)
 
 
 def parse_time(text: str) -> datetime:
@@ -236,9 +231,9 @@ def is_request_uri(text: str) -> bool:
 
 
 def decode_postable_alerts(body: bytes) -> list[_Postable]:
-    """Gates 1 and 2; raises _DecodeError carrying the framework's response."""
+    """Gates 1 and 2; raises FrameworkError carrying the framework's response."""
     if not body.strip():
-        raise _DecodeError(framework_error(422, CODE_REQUIRED, "alerts in body is required"))
+        raise FrameworkError(422, CODE_REQUIRED, "alerts in body is required")
     try:
         document = decode_go_json(body)
     except GoJsonSyntaxError as error:
@@ -250,15 +245,13 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
     postables = [_decode_element(element) for element in document]
     for index, postable in enumerate(postables):
         if postable.generator_url and not is_request_uri(postable.generator_url):
-            raise _DecodeError(
-                framework_error(
-                    422,
-                    CODE_INVALID_TYPE,
-                    f"{index}.generatorURL in body must be of type uri: {go_quote(postable.generator_url)}",
-                )
+            raise FrameworkError(
+                422,
+                CODE_INVALID_TYPE,
+                f"{index}.generatorURL in body must be of type uri: {go_quote(postable.generator_url)}",
             )
         if postable.labels is None:
-            raise _DecodeError(framework_error(422, CODE_REQUIRED, f"{index}.labels in body is required"))
+            raise FrameworkError(422, CODE_REQUIRED, f"{index}.labels in body is required")
     return postables
 
 
@@ -399,7 +392,7 @@ class AlertsAPI:
             return unsupported
         try:
             postables = decode_postable_alerts(body)
-        except _DecodeError as error:
+        except FrameworkError as error:
             return error.response
         now = self._clock()
         resolve_timeout = self._runtime().resolve_timeout
@@ -560,15 +553,6 @@ class AlertsAPI:
                 + b"}"
             )
         return Response(200, _json_array(parts), JSON_CONTENT_TYPE)
-
-
-def unsupported_media_type(content_type: str | None) -> Response | None:
-    """go-openapi's consumer check: only application/json bodies (a missing header counts as
-    application/octet-stream)."""
-    shown = content_type.split(";", 1)[0].strip() if content_type else DEFAULT_MEDIA_TYPE
-    if shown.lower() == JSON_MEDIA_TYPE:
-        return None
-    return framework_error(415, 415, f"unsupported media type {go_quote(shown)}, only [application/json] are allowed")
 
 
 class GeneralAPI:

@@ -27,7 +27,18 @@ from daemon.api.gojson import (
     json_kind,
     unmarshal_type_error,
 )
-from daemon.api.response import Response, framework_error, handler_error, json_response
+from daemon.api.response import (
+    CODE_INVALID_TYPE,
+    CODE_REQUIRED,
+    CODE_TOO_FEW_ITEMS,
+    FrameworkError,
+    Response,
+    body_decode_failure,
+    framework_error,
+    handler_error,
+    json_response,
+    unsupported_media_type,
+)
 from daemon.matchers import MatcherError, MatchType, go_quote, parse_matcher
 from daemon.silences import (
     MatcherSpec,
@@ -42,23 +53,11 @@ from notify.model import ZERO_TIME, format_api_time
 
 logger = logging.getLogger(__name__)
 
-# go-openapi error codes (errors.CompositeErrorCode etc.).
-CODE_BAD_REQUEST = 400
-CODE_INVALID_TYPE = 601
-CODE_REQUIRED = 602
-CODE_TOO_FEW_ITEMS = 612
-
 # strfmt's UUID format (it accepts uppercase and missing dashes).
 _UUID_SYNTAX = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z")
 
 Clock = Callable[[], datetime]
 Commit = Callable[[], Awaitable[None]]
-
-
-class _BodyError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.response = framework_error(status, code, message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,8 +180,8 @@ _MATCHER_BOOL_FIELDS = ("isRegex", "isEqual")
 _ID_STRUCT = 'struct { ID string "json:\\"id,omitempty\\"" }'
 
 
-def _decode_failure(message: str) -> _BodyError:
-    return _BodyError(400, CODE_BAD_REQUEST, f'parsing silence body from "" failed, because {message}')
+def _decode_failure(message: str) -> FrameworkError:
+    return body_decode_failure("silence", message)
 
 
 def _decode_silence_body(body: bytes) -> dict[str, Any]:
@@ -243,8 +242,8 @@ def _matchers_type_error(value: Any) -> str | None:
     return first
 
 
-def _required(field: str) -> _BodyError:
-    return _BodyError(422, CODE_REQUIRED, f"{field} in body is required")
+def _required(field: str) -> FrameworkError:
+    return FrameworkError(422, CODE_REQUIRED, f"{field} in body is required")
 
 
 def _validate_schema(document: Mapping[str, Any]) -> None:
@@ -256,7 +255,7 @@ def _validate_schema(document: Mapping[str, Any]) -> None:
     if matchers is None:
         raise _required("matchers")
     if len(matchers) < 1:
-        raise _BodyError(422, CODE_TOO_FEW_ITEMS, "matchers in body should have at least 1 items")
+        raise FrameworkError(422, CODE_TOO_FEW_ITEMS, "matchers in body should have at least 1 items")
     for index, matcher in enumerate(matchers):
         if matcher is None:
             # Alertmanager dereferences the null and drops the connection; we answer instead.
@@ -382,18 +381,15 @@ class SilencesAPI:
         return failure if failure is not None else Response(200)
 
     async def create(self, body: bytes, content_type: str | None) -> Response:
-        media_type = (content_type or "application/octet-stream").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
-            shown = content_type.split(";", 1)[0].strip() if content_type else "application/octet-stream"
-            return framework_error(
-                415, 415, f"unsupported media type {go_quote(shown)}, only [application/json] are allowed"
-            )
+        unsupported = unsupported_media_type(content_type)
+        if unsupported is not None:
+            return unsupported
         if not body.strip():
             return framework_error(422, CODE_REQUIRED, "silence in body is required")
         try:
             document = _decode_silence_body(body)
             _validate_schema(document)
-        except _BodyError as error:
+        except FrameworkError as error:
             return error.response
         request = _request_from_document(document)
         if not request.starts_at < request.ends_at:

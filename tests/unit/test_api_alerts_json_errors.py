@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from daemon.api.alerts import decode_postable_alerts
+from daemon.api.response import FrameworkError
 
 PREFIX = 'parsing alerts body from "" failed, because '
 PARTS_TYPE = (
@@ -48,9 +49,9 @@ PARTS_TYPE = (
     ],
 )
 def test_malformed_bodies_get_alertmanagers_message(body: bytes, message: str) -> None:
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(FrameworkError) as raised:
         decode_postable_alerts(body)
-    response = raised.value.response  # type: ignore[attr-defined]
+    response = raised.value.response
     assert response.status == 400
     assert orjson.loads(response.body) == {"code": 400, "message": PREFIX + message}
 
