@@ -146,6 +146,9 @@ class Membership:
         self.suspicions: dict[str, Suspicion] = {}
         self.incarnation = 0
         self.left = False
+        # Told the node name of every alive message that passes the version checks (memberlist's
+        # alive delegate; Alertmanager counts them per peer). A plain callback: no I/O here.
+        self.on_alive: Callable[[str], None] | None = None
 
     # --- queries -------------------------------------------------------------------------
 
@@ -208,6 +211,8 @@ class Membership:
             return  # nonsensical protocol versions
         if len(vsn) < VSN_LENGTH:
             return  # Alertmanager's alive delegate drops messages without versions
+        if self.on_alive is not None:
+            self.on_alive(message.node)
         state = self.by_name.get(message.node)
         updates_address = False
         if state is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from cluster.core import codec
@@ -161,6 +162,9 @@ class Node:
         self._relays: dict[int, RelayedProbe] = {}
         self._streams: dict[int, _PendingStream] = {}
         self._leave_broadcast_done = False
+        # Told (member name, round-trip ms) when a direct probe is acked in time (memberlist's
+        # ping delegate; Alertmanager's `alertmanager_cluster_pings_seconds`).
+        self.on_ping_complete: Callable[[str, int], None] | None = None
         # Stagger the periodic tasks randomly so peers started together do not synchronise.
         self._next_probe_ms = now_ms + rng.randrange(config.probe_interval_ms)
         self._next_gossip_ms = now_ms + rng.randrange(config.gossip_interval_ms)
@@ -349,6 +353,8 @@ class Node:
     def _handle_ack(self, ack: Ack, now_ms: int) -> None:
         probe = self._probe
         if probe is not None and probe.seq_no == ack.seq_no and now_ms < probe.deadline_ms:
+            if self.on_ping_complete is not None:
+                self.on_ping_complete(probe.target, now_ms - probe.started_ms)
             self._finish_probe(success=True)
             return
         relay = self._relays.pop(ack.seq_no, None)
