@@ -311,6 +311,9 @@ class PeerCounters:
     reconnections_failed: int = 0
     refresh_joins: int = 0
     refresh_joins_failed: int = 0
+    # member name -> alive messages about it (one entry per member ever seen, as Alertmanager's
+    # per-peer label)
+    alive_messages: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class OversizedSendObserver(Protocol):
@@ -318,6 +321,12 @@ class OversizedSendObserver(Protocol):
     (Alertmanager's `alertmanager_oversize_gossip_message_*` metrics); `daemon` implements it."""
 
     def oversized_sent(self, key: str, seconds: float, ok: bool) -> None: ...
+
+
+class PingObserver(Protocol):
+    """Told the round-trip time of each acked direct probe (`alertmanager_cluster_pings_seconds`)."""
+
+    def ping_completed(self, member_name: str, seconds: float) -> None: ...
 
 
 # Why we asked the core to join an address, so the push/pull's outcome lands in the right counter.
@@ -388,6 +397,7 @@ class Peer:
         self.counters = PeerCounters()
         self._join_reasons: dict[Address, str] = {}
         self.oversized_observer: OversizedSendObserver | None = None
+        self.ping_observer: PingObserver | None = None
         # request id of an oversized send in flight -> (channel key, trio time it was queued)
         self._oversized_sends: dict[int, tuple[str, float]] = {}
         if replicator is not None:
@@ -442,6 +452,8 @@ class Peer:
                 self.advertise = await self._advertise_address(bind_host, self.bound.port)
                 self._t0 = trio.current_time()
                 self._node = Node(self.settings.core, self.name, self.advertise, self._rng, self._delegate, 0)
+                self._node.membership.on_alive = self._alive_received
+                self._node.on_ping_complete = self._ping_completed
                 if self.replicator is not None:
                     self.replicator.set_cluster_size(self.cluster_size)
                 logger.info("cluster peer %s listening on %s, advertising %s", self.name, self.bound, self.advertise)
@@ -537,6 +549,14 @@ class Peer:
         else:
             self.node.receive_stream_reply(out.request_id, reply, self._now_ms())
         await self._flush()
+
+    def _alive_received(self, member_name: str) -> None:
+        alive = self.counters.alive_messages
+        alive[member_name] = alive.get(member_name, 0) + 1
+
+    def _ping_completed(self, member_name: str, round_trip_ms: int) -> None:
+        if self.ping_observer is not None:
+            self.ping_observer.ping_completed(member_name, round_trip_ms / MS_PER_S)
 
     def _oversized_done(self, request_id: int, ok: bool) -> None:
         sent = self._oversized_sends.pop(request_id, None)
@@ -775,6 +795,7 @@ __all__ = [
     "PeerCounters",
     "PeerError",
     "PeerSettings",
+    "PingObserver",
     "build_peer",
     "core_config",
     "default_peer_name",

@@ -52,6 +52,9 @@ NOTIFICATION_LATENCY_BUCKETS = (1, 5, 10, 15, 20)
 # Alertmanager leaves the silence and nflog query histograms and the oversized-send duration
 # histogram at client_golang's defaults.
 QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Alertmanager's probe round-trip buckets: a healthy ping on a LAN is well under 5 ms, and the
+# default probe timeout is 500 ms.
+PING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 # First 48 bits of the md5 of the config file: a float64 holds them exactly.
 CONFIG_HASH_BYTES = 6
 
@@ -383,6 +386,7 @@ class ClusterPeerView(Protocol):
     def counters(self) -> Any: ...
 
     oversized_observer: Any
+    ping_observer: Any
 
 
 class ClusterChannelView(Protocol):
@@ -497,6 +501,12 @@ class _ClusterCollector(Collector):
              counters.refresh_joins_failed),
         ):
             yield CounterMetricFamily(f"alertmanager_cluster_{name}", documentation, value=value)
+        alive = CounterMetricFamily(
+            "alertmanager_cluster_alive_messages", "Total number of received alive messages.", labels=["peer"]
+        )
+        for member_name, count in sorted(counters.alive_messages.items()):
+            alive.add_metric([member_name], float(count))
+        yield alive
 
 
 class _OversizedSendMetrics:
@@ -526,6 +536,22 @@ class _OversizedSendMetrics:
             self.failures.labels(key).inc()
 
 
+class _PingMetrics:
+    """`cluster.peer.PingObserver`: round-trip time of each acked direct probe, per member."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pings = Histogram(
+            "alertmanager_cluster_pings_seconds",
+            "Histogram of latencies for ping messages.",
+            ["peer"],
+            buckets=PING_BUCKETS,
+            registry=registry,
+        )
+
+    def ping_completed(self, member_name: str, seconds: float) -> None:
+        self.pings.labels(member_name).observe(seconds)
+
+
 # Replication channel keys (Alertmanager's) and the state whose metrics count their gossip.
 _CHANNEL_STATES = {"sil": "silences_state", "nfl": "nflog_state"}
 
@@ -533,6 +559,7 @@ _CHANNEL_STATES = {"sil": "silences_state", "nfl": "nflog_state"}
 def register_cluster_metrics(metrics: Metrics, peer: ClusterPeerView, replicator: ClusterReplicatorView) -> None:
     metrics.registry.register(_ClusterCollector(peer, replicator))
     peer.oversized_observer = _OversizedSendMetrics(metrics.registry, sorted(replicator.channels))
+    peer.ping_observer = _PingMetrics(metrics.registry)
     for key, channel in replicator.channels.items():
         state_attribute = _CHANNEL_STATES.get(key)
         if state_attribute is not None:

@@ -83,6 +83,12 @@ async def test_peer_counters_reach_the_exposition(autojump_clock: trio.testing.M
         def value(name: str, labels: dict[str, str] | None = None) -> float | None:
             return metrics.registry.get_sample_value(name, labels or {})
 
+        # Probes run every second; each acked one is a ping sample for its target.
+        await until(lambda: (value("alertmanager_cluster_pings_seconds_count", {"peer": "peer-1"}) or 0) >= 1, 5.0)
+        assert value("alertmanager_cluster_pings_seconds_bucket", {"peer": "peer-1", "le": "0.5"}) >= 1
+        assert value("alertmanager_cluster_pings_seconds_count", {"peer": "peer-0"}) is None  # never probes itself
+        # Alive messages reach us by gossip and in every push/pull.
+        assert value("alertmanager_cluster_alive_messages_total", {"peer": "peer-1"}) >= 1
         # memberlist's delegate counts every member that joins, ourselves included.
         assert value("alertmanager_cluster_peers_joined_total") == 2
         assert value("alertmanager_cluster_peers_left_total") == 0
