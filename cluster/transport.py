@@ -314,6 +314,26 @@ class _PooledConnection:
     lock: trio.Lock
 
 
+@dataclasses.dataclass(slots=True)
+class TlsCounters:
+    """Alertmanager's `alertmanager_tls_transport_*` counts as plain integers (`daemon.metrics`
+    reads them at scrape time)."""
+
+    packet_bytes_sent: int = 0
+    packet_bytes_received: int = 0
+    streams_sent: int = 0
+    streams_received: int = 0
+    # As in Alertmanager, every inbound connection that ends other than by becoming a stream
+    # (a peer closing its pooled packet connection included) counts as a read error.
+    read_errors: int = 0
+    # connection_type ("packet" or "stream") -> failed dials and writes; a type appears with
+    # its first failure, as Alertmanager's labelled counter does.
+    write_errors: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def write_failed(self, connection_type: str) -> None:
+        self.write_errors[connection_type] = self.write_errors.get(connection_type, 0) + 1
+
+
 class TlsTransport:
     """Alertmanager-compatible TLS transport: packets and streams over TLS/TCP."""
 
@@ -333,6 +353,7 @@ class TlsTransport:
         self._from_addr = ""
         self._pool: collections.OrderedDict[Address, _PooledConnection] = collections.OrderedDict()
         self._inbound = trio.CapacityLimiter(MAX_INBOUND_STREAMS)
+        self.tls_counters = TlsCounters()
 
     async def serve(
         self, handler: TransportHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
@@ -365,8 +386,10 @@ class TlsTransport:
                 async with stream:
                     await self._serve_connection(handler, stream)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, TransportError) as error:
+                self.tls_counters.read_errors += 1
                 logger.debug("TLS gossip connection error: %s", error)
             except Exception as error:  # a malformed frame must not take the listener down
+                self.tls_counters.read_errors += 1
                 logger.debug("TLS gossip connection dropped: %r", error)
             finally:
                 self._inbound.release()
@@ -379,16 +402,19 @@ class TlsTransport:
         while True:
             body = await _read_tls_frame(stream, buffer)
             if body is None:
+                self.tls_counters.read_errors += 1
                 return
             version, kind, from_addr, message = decode_tls_message(body)
             if version != TLS_MESSAGE_VERSION:
                 raise TransportError("tls memberlist message version incompatible")
             if kind == TLS_KIND_STREAM:
+                self.tls_counters.streams_received += 1
                 await handler.stream_received(remote, _BufferedStream(stream, bytes(buffer)))
                 return
             if kind != TLS_KIND_PACKET:
                 raise TransportError("could not read from either stream or packet channel")
             src = _parse_from_addr(from_addr, remote.host) or remote
+            self.tls_counters.packet_bytes_received += len(message)
             await handler.packet_received(src, message)
 
     async def _dial(self, dest: Address) -> trio.SSLStream[trio.SocketStream]:
@@ -410,16 +436,26 @@ class TlsTransport:
             self._pool.move_to_end(dest)
             async with pooled.lock:
                 await pooled.stream.send_all(encode_tls_frame(TLS_KIND_PACKET, self._from_addr, data))
+            self.tls_counters.packet_bytes_sent += len(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, ssl.SSLError) as error:
+            self.tls_counters.write_failed("packet")
             if pooled is not None and self._pool.get(dest) is pooled:
                 del self._pool[dest]
                 await pooled.stream.aclose()
             raise OSError(errno.ECONNRESET, f"TLS packet to {dest}: {error}") from error
+        except OSError:
+            self.tls_counters.write_failed("packet")
+            raise
 
     async def connect(self, dest: Address) -> trio.abc.Stream:
         try:
             tls = await self._dial(dest)
             await tls.send_all(encode_tls_frame(TLS_KIND_STREAM, "", b""))
         except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as error:
+            self.tls_counters.write_failed("stream")
             raise OSError(errno.ECONNRESET, f"TLS stream to {dest}: {error}") from error
+        except OSError:
+            self.tls_counters.write_failed("stream")
+            raise
+        self.tls_counters.streams_sent += 1
         return tls
