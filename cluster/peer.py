@@ -406,6 +406,10 @@ class Peer:
     # --- ClusterGate and API ----------------------------------------------------------------
 
     @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    @property
     def node(self) -> Node:
         if self._node is None:
             raise RuntimeError("the peer is not running")

@@ -388,6 +388,9 @@ class ClusterPeerView(Protocol):
     oversized_observer: Any
     ping_observer: Any
 
+    @property
+    def transport(self) -> Any: ...
+
 
 class ClusterChannelView(Protocol):
     @property
@@ -466,6 +469,34 @@ class _ClusterCollector(Collector):
         yield dropped
         yield from self._message_families()
         yield from self._membership_families()
+        yield from self._tls_families()
+
+    def _tls_families(self) -> Iterable[Metric]:
+        """Only in TLS mode (`--cluster.tls-config`), as in Alertmanager."""
+        counters = getattr(self._peer.transport, "tls_counters", None)
+        if counters is None:
+            return
+        prefix = "alertmanager_tls_transport_"
+        for name, documentation, value in (
+            ("packet_bytes_sent", "The number of packet bytes sent to outgoing connections (excluding internal "
+             "metadata).", counters.packet_bytes_sent),
+            ("packet_bytes_received", "The number of packet bytes received from incoming connections (excluding "
+             "internal metadata).", counters.packet_bytes_received),
+            ("stream_connections_sent", "The number of stream connections sent.", counters.streams_sent),
+            ("stream_connections_received", "The number of stream connections received.",
+             counters.streams_received),
+            ("read_errors", "The number of errors encountered while reading from incoming connections.",
+             counters.read_errors),
+        ):
+            yield CounterMetricFamily(prefix + name, documentation, value=value)
+        write_errors = CounterMetricFamily(
+            prefix + "write_errors",
+            "The number of errors encountered while writing to outgoing connections.",
+            labels=["connection_type"],
+        )
+        for connection_type, count in sorted(counters.write_errors.items()):
+            write_errors.add_metric([connection_type], float(count))
+        yield write_errors
 
     def _message_families(self) -> Iterable[Metric]:
         messages = self._replicator.messages

@@ -19,6 +19,10 @@ from cluster.peer import _RECONNECT, _REFRESH, Peer, PeerCounters, PeerSettings
 from cluster.replication import Part, Replicator
 from cluster.testing import MemoryNetwork
 from daemon.metrics import Metrics, register_cluster_metrics
+from tests.cluster.test_tls import TIMEOUT_S as TLS_TIMEOUT_S
+from tests.cluster.test_tls import free_port, tls_peer
+from tests.cluster.test_tls import tls_config_file as shared_tls_config_file
+from tests.cluster.test_tls import until as tls_until
 from tests.unit.cluster_shell.test_peer_memory import addresses, start, until
 from tests.unit.cluster_shell.test_replication import LwwRegister, record
 
@@ -142,6 +146,7 @@ def test_propagated_gossip_is_reported_per_state() -> None:
     class IdlePeer:
         name = "idle"
         counters = PeerCounters()
+        transport = None  # not TLS: no alertmanager_tls_transport_* families
 
         def cluster_size(self) -> int:
             return 1
@@ -208,6 +213,7 @@ def test_every_metric_the_deploy_rules_use_is_exposed() -> None:
     class IdlePeer:
         name = "idle"
         counters = PeerCounters()
+        transport = None  # not TLS: no alertmanager_tls_transport_* families
 
         def cluster_size(self) -> int:
             return 1
@@ -231,3 +237,36 @@ def test_every_metric_the_deploy_rules_use_is_exposed() -> None:
     used = set(re.findall(r"\b(?:alertmanager|tocsin)_[a-z_]+", RULES_FILE.read_text()))
     assert "tocsin_storage_write_failures_total" in used
     assert sorted(used - exposed) == []
+
+
+tls_config_file = shared_tls_config_file  # the fixture, under the name tests request
+
+
+async def test_tls_transport_counts_bytes_connections_and_failures(tls_config_file: Path) -> None:
+    port_a = free_port()
+    a, _ = tls_peer(tls_config_file, "a", port_a, [])
+    b, _ = tls_peer(tls_config_file, "b", 0, [f"127.0.0.1:{port_a}"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(b.run)
+        await tls_until(lambda: len(a.members()) == 2 and len(b.members()) == 2, TLS_TIMEOUT_S)
+        # b joined a by a push/pull stream, then both probe each other with packets.
+        await tls_until(lambda: a.transport.tls_counters.packet_bytes_received > 0, TLS_TIMEOUT_S)
+        a_counts, b_counts = a.transport.tls_counters, b.transport.tls_counters
+        assert b_counts.streams_sent >= 1 and a_counts.streams_received >= 1
+        assert b_counts.packet_bytes_sent > 0
+        metrics = Metrics()
+        register_cluster_metrics(metrics, a, a.replicator)
+        exposed = metrics.registry.get_sample_value
+        assert exposed("alertmanager_tls_transport_packet_bytes_received_total") == a_counts.packet_bytes_received
+        assert exposed("alertmanager_tls_transport_stream_connections_received_total") == a_counts.streams_received
+        assert b_counts.write_errors == {}
+
+        # Nobody listens on a fresh port: the dial fails and counts against its connection type.
+        nowhere = Address("127.0.0.1", free_port())
+        with pytest.raises(OSError):
+            await b.transport.send_packet(nowhere, b"ping")
+        with pytest.raises(OSError):
+            await b.transport.connect(nowhere)
+        assert b_counts.write_errors == {"packet": 1, "stream": 1}
+        nursery.cancel_scope.cancel()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require_binary, require_tocsin
@@ -104,7 +105,31 @@ class Launcher:
         daemon.wait_ready()
         return daemon
 
+    def tls_config(self) -> Path:
+        """A `--cluster.tls-config` with mutual TLS from a throw-away CA, shared by all peers."""
+        directory = self._tmp_path / "tls"
+        if not directory.exists():
+            directory.mkdir()
+            authority = trustme.CA()
+            certificate = authority.issue_cert("127.0.0.1")
+            certificate.cert_chain_pems[0].write_to_path(str(directory / "node.crt"))
+            certificate.private_key_pem.write_to_path(str(directory / "node.key"))
+            authority.cert_pem.write_to_path(str(directory / "ca.crt"))
+            (directory / "tls.yml").write_text(
+                f"tls_server_config:\n  cert_file: {directory}/node.crt\n  key_file: {directory}/node.key\n"
+                f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {directory}/ca.crt\n"
+                f"tls_client_config:\n  ca_file: {directory}/ca.crt\n  cert_file: {directory}/node.crt\n"
+                f"  key_file: {directory}/node.key\n  server_name: 127.0.0.1\n"
+            )
+        return directory / "tls.yml"
+
     def pair(self, kind: DaemonKind) -> DaemonProcess:
+        return self._pair(kind, [])
+
+    def tls_pair(self, kind: DaemonKind) -> DaemonProcess:
+        return self._pair(kind, [f"--cluster.tls-config={self.tls_config()}"])
+
+    def _pair(self, kind: DaemonKind, extra_args: list[str]) -> DaemonProcess:
         """Two peers joined to each other; returns the first once both see two members."""
         ports = [free_port(), free_port()]
         peers = []
@@ -112,6 +137,7 @@ class Launcher:
             args = [
                 f"--cluster.listen-address=127.0.0.1:{ports[index]}",
                 f"--cluster.peer=127.0.0.1:{ports[1 - index]}",
+                *extra_args,
             ]
             if kind == "tocsin":
                 # Alertmanager names each peer with a fresh ULID; tocsin defaults to the host
@@ -160,15 +186,17 @@ def compare(reference: Families, ours: Families) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("mode", ["single", "pair"])
+@pytest.mark.parametrize("mode", ["single", "pair", "tls_pair"])
 def test_tocsin_exposes_alertmanagers_metric_families(launcher: Launcher, mode: str) -> None:
-    start = launcher.single if mode == "single" else launcher.pair
-    wait_for = AFTER_FIRST_PING if mode == "pair" else ()
+    start = getattr(launcher, mode)
+    clustered = mode != "single"
+    wait_for = AFTER_FIRST_PING if clustered else ()
     reference = families(start("alertmanager"), wait_for)
     ours = families(start("tocsin"), wait_for)
     # The comparison means something only if Alertmanager really showed its families.
     assert "alertmanager_silences_query_duration_seconds" in reference
-    assert ("alertmanager_cluster_members" in reference) == (mode == "pair")
+    assert ("alertmanager_cluster_members" in reference) == clustered
+    assert ("alertmanager_tls_transport_stream_connections_sent" in reference) == (mode == "tls_pair")
     assert compare(reference, ours) == []
     # A gap that closes must leave the list.
     assert [name for name in KNOWN_GAPS if name in ours] == []
