@@ -25,6 +25,8 @@ receivers:
   webhook_configs:
   - url: http://127.0.0.1:9/hook
 """
+pytestmark = [pytest.mark.process, pytest.mark.oracle]
+
 PREFIX = "alertmanager_"
 # Label names a histogram or summary adds to its series; not part of the family's labels.
 SERIES_LABELS = frozenset({"le", "quantile"})
