@@ -714,7 +714,9 @@ class Silencer:
     Like Alertmanager's, it trusts the marker while the silences are unchanged (same
     `Silences.version`): matchers cannot have changed, so only the recorded IDs' states are
     re-read (time turns pending into active and active into expired). An alert evaluated
-    once is then cheap to evaluate again, whatever the number of silences."""
+    once is then cheap to evaluate again, whatever the number of silences. As in
+    Alertmanager, a wall clock stepping back does not revive a silence the cache saw
+    expire, until the next change to the silences."""
 
     def __init__(self, silences: Silences, marker: SilenceMarker | None = None) -> None:
         self._silences = silences

@@ -174,7 +174,7 @@ def test_silencer_reuses_the_marker_while_silences_are_unchanged_but_follows_tim
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.tuples(st.lists(matcher_specs, min_size=1, max_size=2), st.integers(-2, 2)), max_size=8),
-    st.lists(st.tuples(label_sets, st.integers(-3, 4), st.booleans()), min_size=1, max_size=12),
+    st.lists(st.tuples(label_sets, st.integers(0, 2), st.booleans()), min_size=1, max_size=12),
 )
 def test_cached_silencing_agrees_with_a_fresh_scan(
     silence_specs: list[tuple[list[MatcherSpec], int]], steps: list[tuple[dict[str, str], int, bool]]
@@ -182,7 +182,11 @@ def test_cached_silencing_agrees_with_a_fresh_scan(
     silences = make_silences()
     silencer = Silencer(silences, Marker())
     pending_specs = list(silence_specs)
-    for labels, at_hours, add_one in steps:
+    # Time only moves forward (as the daemon's clock does between evaluations): a silence the
+    # cache saw expire cannot become active again without a change, which bumps the version.
+    at_hours = -3
+    for labels, hours_later, add_one in steps:
+        at_hours += hours_later
         if add_one and pending_specs:
             specs, start = pending_specs.pop()
             try:
