@@ -496,7 +496,9 @@ class _ClusterCollector(Collector):
         )
         for connection_type, count in sorted(counters.write_errors.items()):
             write_errors.add_metric([connection_type], float(count))
-        yield write_errors
+        # Like a labelled counter in client_golang: no family at all before the first failure.
+        if counters.write_errors:
+            yield write_errors
 
     def _message_families(self) -> Iterable[Metric]:
         messages = self._replicator.messages

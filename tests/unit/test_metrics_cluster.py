@@ -261,6 +261,7 @@ async def test_tls_transport_counts_bytes_connections_and_failures(tls_config_fi
         assert exposed("alertmanager_tls_transport_packet_bytes_received_total") == a_counts.packet_bytes_received
         assert exposed("alertmanager_tls_transport_stream_connections_received_total") == a_counts.streams_received
         assert b_counts.write_errors == {}
+        assert "alertmanager_tls_transport_write_errors" not in metrics.exposition().decode()
 
         # Nobody listens on a fresh port: the dial fails and counts against its connection type.
         nowhere = Address("127.0.0.1", free_port())
@@ -269,4 +270,8 @@ async def test_tls_transport_counts_bytes_connections_and_failures(tls_config_fi
         with pytest.raises(OSError):
             await b.transport.connect(nowhere)
         assert b_counts.write_errors == {"packet": 1, "stream": 1}
+        b_metrics = Metrics()
+        register_cluster_metrics(b_metrics, b, b.replicator)
+        written = b_metrics.registry.get_sample_value
+        assert written("alertmanager_tls_transport_write_errors_total", {"connection_type": "stream"}) == 1
         nursery.cancel_scope.cancel()
