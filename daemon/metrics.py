@@ -539,7 +539,8 @@ class _ClusterCollector(Collector):
         )
         for member_name, count in sorted(counters.alive_messages.items()):
             alive.add_metric([member_name], float(count))
-        yield alive
+        if counters.alive_messages:  # as client_golang: no family before the first sample
+            yield alive
 
 
 class _OversizedSendMetrics:
