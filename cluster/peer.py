@@ -58,6 +58,7 @@ from cluster.core import (
     codec,
     with_peer_count,
 )
+from cluster.core.config import TOCSIN_SUSPICION_MULT, with_suspicion_multiplier
 from cluster.core.messages import PushPull
 from cluster.replication import Replicator
 from cluster.security import PACKET_OVERHEAD_BYTES, Keyring, SecurityError
@@ -122,8 +123,10 @@ def core_config(
     probe_timeout: timedelta,
     probe_interval: timedelta,
     encrypted: bool = False,
+    suspicion_multiplier: float = TOCSIN_SUSPICION_MULT,
 ) -> CoreConfig:
-    """The core configuration Alertmanager 0.25 derives from its flags."""
+    """The core configuration Alertmanager 0.25 derives from its flags, plus tocsin's
+    --cluster.suspicion-multiplier (ValueError when out of bounds)."""
 
     def ms(delta: timedelta) -> int:
         return int(delta / timedelta(milliseconds=1))
@@ -136,6 +139,7 @@ def core_config(
         probe_timeout_ms=ms(probe_timeout),
         probe_interval_ms=ms(probe_interval),
     )
+    config = with_suspicion_multiplier(config, suspicion_multiplier)
     if encrypted:
         # Encryption adds version, nonce and tag; keep the datagram under the same budget.
         config = dataclasses.replace(config, udp_buffer_size=config.udp_buffer_size - PACKET_OVERHEAD_BYTES)
@@ -160,6 +164,7 @@ def build_peer(
     tls_config_file: str = "",
     key_file: str = "",
     replicator: Replicator | None = None,
+    suspicion_multiplier: float = TOCSIN_SUSPICION_MULT,
 ) -> Peer:
     """A Peer configured from Alertmanager's --cluster.* flags (plus tocsin's
     --cluster.peer-name and --cluster.key-file). Raises PeerError, TLSConfigError or
@@ -179,6 +184,7 @@ def build_peer(
             probe_timeout,
             probe_interval,
             encrypted=keyring is not None,
+            suspicion_multiplier=suspicion_multiplier,
         ),
         settle_timeout_s=settle_timeout.total_seconds(),
         reconnect_interval_s=reconnect_interval.total_seconds(),

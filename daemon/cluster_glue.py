@@ -329,6 +329,7 @@ def build_cluster(
         tls_config_file=flags.cluster_tls_config,
         key_file=flags.cluster_key_file,
         replicator=replicator,
+        suspicion_multiplier=flags.cluster_suspicion_multiplier,
     )
     return ClusterGlue(peer, replicator, silences_channel, nflog_channel, silence_state, nflog_state, broadcaster)
 

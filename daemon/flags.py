@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
+from cluster.core.config import MAX_SUSPICION_MULT, MIN_SUSPICION_MULT, TOCSIN_SUSPICION_MULT
 from daemon.version import build_info
 
 EXIT_OK = 0
@@ -41,6 +42,7 @@ class Kind(enum.Enum):
     BOOL = "bool"
     DURATION = "duration"
     INT = "int"
+    SUSPICION_MULTIPLIER = "suspicion_multiplier"
     LOG_LEVEL = "log_level"
     LOG_FORMAT = "log_format"
 
@@ -126,6 +128,11 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
              "Name of this peer in the cluster (default: the host name).", "cluster_peer_name"),
     FlagSpec("cluster.key-file", Kind.STRING, "",
              "Path to a file holding the gossip encryption key(s).", "cluster_key_file"),
+    FlagSpec("cluster.suspicion-multiplier", Kind.SUSPICION_MULTIPLIER, f"{TOCSIN_SUSPICION_MULT:g}",
+             f"A suspected peer is declared dead after at least this many probe intervals times "
+             f"max(1, log10(cluster size)), longer (up to 6x) until others confirm the suspicion. "
+             f"Between {MIN_SUSPICION_MULT:g} and {MAX_SUSPICION_MULT:g}; fractions allowed. "
+             f"Alertmanager's memberlist uses 4.", "cluster_suspicion_multiplier"),
     FlagSpec("log.level", Kind.LOG_LEVEL, "info",
              "Only log messages with the given severity or above. One of: [debug, info, warn, error]",
              "log_level"),
@@ -171,6 +178,7 @@ class Flags:
     cluster_allow_insecure_public_advertise_address_discovery: bool = False
     cluster_peer_name: str = ""
     cluster_key_file: str = ""
+    cluster_suspicion_multiplier: float = TOCSIN_SUSPICION_MULT
     log_level: str = "info"
     log_format: str = "logfmt"
 
@@ -296,6 +304,22 @@ def _parse_int(text: str) -> int:
         raise UsageError(f"strconv.ParseFloat: parsing {_go_quote(text)}: invalid syntax") from None
 
 
+def _parse_suspicion_multiplier(text: str) -> float:
+    # Go's ParseFloat syntax: Python's float() would also take "1_5" and surrounding spaces.
+    try:
+        if "_" in text or text != text.strip():
+            raise ValueError(text)
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"strconv.ParseFloat: parsing {_go_quote(text)}: invalid syntax") from None
+    if not MIN_SUSPICION_MULT <= value <= MAX_SUSPICION_MULT:
+        raise UsageError(
+            f"--cluster.suspicion-multiplier must be between {MIN_SUSPICION_MULT:g} and "
+            f"{MAX_SUSPICION_MULT:g}, got {_go_quote(text)}"
+        )
+    return value
+
+
 def _parse_log_level(text: str) -> str:
     if text not in LOG_LEVELS:
         raise UsageError(f"unrecognized log level {_go_quote(text)}")
@@ -312,6 +336,7 @@ _CONVERTERS: dict[Kind, Callable[[str], Any]] = {
     Kind.STRING: str,
     Kind.DURATION: parse_go_duration,
     Kind.INT: _parse_int,
+    Kind.SUSPICION_MULTIPLIER: _parse_suspicion_multiplier,
     Kind.LOG_LEVEL: _parse_log_level,
     Kind.LOG_FORMAT: _parse_log_format,
 }

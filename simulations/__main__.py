@@ -40,6 +40,9 @@ def _options(args: argparse.Namespace, nodes: int, seed: int) -> Options:
         compression=args.compression,
         loss=args.loss,
         warm_start=warm,
+        suspicion_mult=args.suspicion_mult,
+        suspicion_confirmations=args.suspicion_confirmations,
+        suspicion_max_timeout_mult=args.suspicion_max_timeout_mult,
     )
 
 
@@ -63,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", action="store_true", help="LZW as memberlist (slow in Python)")
     parser.add_argument("--warm", action="store_true", help="start as an established cluster")
     parser.add_argument("--cold", action="store_true", help="replay the join even for big clusters")
+    parser.add_argument("--suspicion-mult", type=float, default=None, help="SuspicionMult (may be fractional)")
+    parser.add_argument(
+        "--suspicion-confirmations", type=int, default=None, help="Lifeguard's k (default: mult - 2)"
+    )
+    parser.add_argument("--suspicion-max-timeout-mult", type=int, default=None, help="Lifeguard's max/min")
     parser.add_argument("--out", default="docs", help="figures: where docs/figures and results go")
     args = parser.parse_args(argv)
 

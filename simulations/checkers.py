@@ -87,7 +87,7 @@ def _any_impaired(sim: Simulator, start_ms: int, end_ms: int) -> bool:
     return any(s <= end_ms and start_ms <= e for s, e, _ in sim.trace.impaired)
 
 
-def _node_impaired(sim: Simulator, node: int, start_ms: int, end_ms: int) -> bool:
+def node_impaired(sim: Simulator, node: int, start_ms: int, end_ms: int) -> bool:
     return any(node in nodes and s <= end_ms and start_ms <= e for s, e, nodes in sim.trace.impaired)
 
 
@@ -201,7 +201,7 @@ def check_detection(sim: Simulator, bound_ms: int) -> list[str]:
         late = {
             o: v
             for o, v in detection.latencies.items()
-            if (v is None or v > bound_ms) and not _node_impaired(sim, sim.name_index[o], *window)
+            if (v is None or v > bound_ms) and not node_impaired(sim, sim.name_index[o], *window)
         }
         if late:
             example = sorted(late.items())[:3]

@@ -103,6 +103,23 @@ class Options:
     compression: bool = False
     loss: float | None = None  # overrides the scenario's loss
     warm_start: bool | None = None  # default: cold up to COLD_START_MAX_NODES
+    # Suspicion tuning (None: the core's defaults), for the sweep in simulations.tuning.
+    suspicion_mult: float | None = None
+    suspicion_confirmations: int | None = None
+    suspicion_max_timeout_mult: int | None = None
+
+    def core(self) -> CoreConfig:
+        """The core configuration these options describe."""
+        core = alertmanager_defaults()
+        if self.suspicion_mult is not None:
+            core = dataclasses.replace(core, suspicion_mult=self.suspicion_mult)
+        if self.suspicion_confirmations is not None:
+            core = dataclasses.replace(core, suspicion_confirmations=self.suspicion_confirmations)
+        if self.suspicion_max_timeout_mult is not None:
+            core = dataclasses.replace(core, suspicion_max_timeout_mult=self.suspicion_max_timeout_mult)
+        if not self.lifeguard:
+            core = lifeguard_off(core)
+        return dataclasses.replace(core, enable_compression=self.compression)
 
 
 @dataclasses.dataclass(slots=True)
@@ -126,6 +143,12 @@ class Result:
         flags += f" --loss {o.loss}" if o.loss is not None else ""
         if o.warm_start is not None:
             flags += " --warm" if o.warm_start else " --cold"
+        if o.suspicion_mult is not None:
+            flags += f" --suspicion-mult {o.suspicion_mult:g}"
+        if o.suspicion_confirmations is not None:
+            flags += f" --suspicion-confirmations {o.suspicion_confirmations}"
+        if o.suspicion_max_timeout_mult is not None:
+            flags += f" --suspicion-max-timeout-mult {o.suspicion_max_timeout_mult}"
         return f"python -m simulations {self.scenario} --nodes {o.nodes} --seed {o.seed}{flags}"
 
 
@@ -133,10 +156,7 @@ class Run:
     """One scenario run: builds the simulator, schedules the workload, checks at the end."""
 
     def __init__(self, options: Options, faults: LinkFaults | None = None) -> None:
-        core = alertmanager_defaults()
-        if not options.lifeguard:
-            core = lifeguard_off(core)
-        core = dataclasses.replace(core, enable_compression=options.compression)
+        core = options.core()
         warm = options.warm_start if options.warm_start is not None else options.nodes > COLD_START_MAX_NODES
         self.options = options
         self.sim = Simulator(SimConfig(options.nodes, options.seed, core, warm_start=warm), faults)

@@ -84,6 +84,8 @@ class Trace:
     member_events: list[tuple[int, int, EventKind, str, int]] = dataclasses.field(default_factory=list)
     # (time, observer index, suspected member name)
     suspicions: list[tuple[int, int, str]] = dataclasses.field(default_factory=list)
+    # (member name, incarnation) -> when the first node suspected it: one entry per episode
+    accusations: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
     # (time, node index, channel, key, version) each time a node first holds a version
     applied: list[tuple[int, int, str, str, Version]] = dataclasses.field(default_factory=list)
     # (time, node index, channel, key, version) for each local write
@@ -374,6 +376,8 @@ class Simulator:
             current = frozenset(suspicions)
             for name in sorted(current - self._suspected[index]):
                 self.trace.suspicions.append((self.now, index, name))
+                incarnation = node.membership.by_name[name].incarnation
+                self.trace.accusations.setdefault((name, incarnation), self.now)
             self._suspected[index] = current
         deadline = max(node.next_deadline(), self.now)
         scheduled = self._scheduled_tick[index]

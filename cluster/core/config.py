@@ -34,8 +34,11 @@ class CoreConfig:
     # high probability under gossip fan-out 3 (memberlist default).
     retransmit_mult: int = 4
     # Suspicion lasts 4 * max(1, log10(n)) probe intervals before a member is declared dead,
-    # leaving it time to refute (memberlist default).
-    suspicion_mult: int = 4
+    # leaving it time to refute (memberlist default). May be fractional (tocsin extension).
+    suspicion_mult: float = 4
+    # Lifeguard's k: independent confirmations that shrink a suspicion to its minimum. None
+    # is memberlist's rule, suspicion_mult - 2 (so 2 by default).
+    suspicion_confirmations: int | None = None
     # Without independent confirmations the suspicion timeout starts 6 times longer and
     # shrinks as others confirm (Lifeguard; memberlist default).
     suspicion_max_timeout_mult: int = 6
@@ -61,9 +64,40 @@ class CoreConfig:
     enable_tcp_pings: bool = True
 
 
+# tocsin's suspicion tuning (--cluster.suspicion-multiplier), chosen from the sweep in
+# docs/simulations.md ("Suspicion tuning"). k stays at memberlist's 2 whatever the multiplier,
+# so the flag moves only the floor of a suspicion, never Lifeguard's confirmations, and
+# multiplier 4 is exactly Alertmanager's behaviour.
+TOCSIN_SUSPICION_MULT = 4.0
+TOCSIN_SUSPICION_CONFIRMATIONS = 2
+# Bounds of the flag. Below one probe interval (x log10 N) an accused member's refutation
+# must travel two gossip hops in well under a second; above 60 a crashed replica would stay
+# in the cluster for many minutes (6 x 60 x log10 N probe intervals without confirmations).
+MIN_SUSPICION_MULT = 1.0
+MAX_SUSPICION_MULT = 60.0
+
+
 def alertmanager_defaults() -> CoreConfig:
     """memberlist's LAN defaults with Alertmanager 0.25's flag defaults applied."""
     return CoreConfig()
+
+
+def tocsin_defaults() -> CoreConfig:
+    """What the daemon runs by default: Alertmanager's defaults with tocsin's suspicion tuning."""
+    return with_suspicion_multiplier(alertmanager_defaults(), TOCSIN_SUSPICION_MULT)
+
+
+def with_suspicion_multiplier(config: CoreConfig, multiplier: float) -> CoreConfig:
+    """The --cluster.suspicion-multiplier setting: the suspicion floor is multiplier x
+    max(1, log10 N) probe intervals, with Lifeguard's k fixed at memberlist's 2."""
+    if not MIN_SUSPICION_MULT <= multiplier <= MAX_SUSPICION_MULT:
+        raise ValueError(
+            f"suspicion multiplier must be between {MIN_SUSPICION_MULT:g} and {MAX_SUSPICION_MULT:g}, "
+            f"got {multiplier:g}"
+        )
+    return dataclasses.replace(
+        config, suspicion_mult=multiplier, suspicion_confirmations=TOCSIN_SUSPICION_CONFIRMATIONS
+    )
 
 
 def with_peer_count(config: CoreConfig, known_peers: int) -> CoreConfig:

@@ -279,7 +279,7 @@ class Membership:
         n = self.size
         minimum = suspicion_timeout_ms(self.config.suspicion_mult, n, self.config.probe_interval_ms)
         maximum = self.config.suspicion_max_timeout_mult * minimum
-        k = expected_confirmations(self.config.suspicion_mult, n)
+        k = expected_confirmations(self.config.suspicion_mult, n, self.config.suspicion_confirmations)
         self.suspicions[message.node] = Suspicion.start(message.from_node, k, minimum, maximum, now_ms)
 
     def dead(self, message: Dead, now_ms: int) -> None:

@@ -16,18 +16,26 @@ import math
 CONFIRMATION_SLACK = 2
 
 
-def suspicion_timeout_ms(suspicion_mult: int, cluster_size: int, probe_interval_ms: int) -> int:
+def suspicion_timeout_ms(suspicion_mult: float, cluster_size: int, probe_interval_ms: int) -> int:
     """Minimum suspicion timeout: mult * max(1, log10(max(1, n))) * probe interval.
 
-    The node scale is kept to three decimals before multiplying, as memberlist does."""
-    node_scale = max(1.0, math.log10(max(1.0, float(cluster_size))))
-    return suspicion_mult * int(node_scale * 1000) * probe_interval_ms // 1000
+    The node scale is kept to three decimals before multiplying, as memberlist does. The
+    multiplier may be fractional (a tocsin extension); the product is rounded to the
+    microsecond before truncating to milliseconds, so float noise (1.1 * 3 = 3.3000000000000003)
+    never moves the result, and whole multipliers give memberlist's exact values."""
+    node_scale_permille = int(max(1.0, math.log10(max(1.0, float(cluster_size)))) * 1000)
+    return round(suspicion_mult * node_scale_permille * probe_interval_ms) // 1000
 
 
-def expected_confirmations(suspicion_mult: int, cluster_size: int) -> int:
+def expected_confirmations(suspicion_mult: float, cluster_size: int, confirmations: int | None = None) -> int:
     """k: how many independent confirmations bring the timeout down to the minimum. Zero
-    when the cluster is too small to supply them (excluding ourselves and the suspect)."""
-    k = suspicion_mult - CONFIRMATION_SLACK
+    when the cluster is too small to supply them (excluding ourselves and the suspect).
+
+    `confirmations` None is memberlist's rule, the multiplier minus CONFIRMATION_SLACK (a
+    multiplier below 3 thus expects none, which turns Lifeguard's dynamic suspicion off);
+    a number sets k directly (tocsin's tuning, see docs/simulations.md)."""
+    k = math.floor(suspicion_mult) - CONFIRMATION_SLACK if confirmations is None else confirmations
+    k = max(0, k)
     return 0 if cluster_size - 2 < k else k
 
 
