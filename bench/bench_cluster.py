@@ -16,8 +16,13 @@ Benchmarks (select with --only, repeatable):
            for an alert POSTed (group_wait 0s) to each replica as soon as its API answers.
   silence  ~50 silences created on replica 0, one at a time: time from the POST's answer
            until GET /api/v2/silence/{id} finds it on replicas 1 and 2 (polled every 5 ms).
-  idle     CPU of each replica of a formed, idle cluster over 30 s (utime + stime from
-           /proc/PID/stat), in percent of one core.
+  idle     CPU of each replica of a formed, idle cluster over 30 s, in percent of one core:
+           utime + stime from /proc/PID/stat (clock ticks, 0.033 % resolution over 30 s) and
+           the run time of the process's threads from /proc/PID/task/*/schedstat
+           (nanoseconds). With `--census DIR`, tocsin replicas run under
+           `bench/wakeup_census.py`, which counts their wake-ups and task steps over the
+           same 30 s and writes DIR/<replica>-<repeat>.json (the instrument adds its own cost,
+           so measure CPU figures without it).
 
 `--repeat N` runs every benchmark N times per implementation, alternating implementations;
 the table shows the median of the repeats (silence latencies pool all samples).
@@ -32,6 +37,7 @@ import datetime
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -48,6 +54,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench import Results, format_value, machine_description, percentile  # noqa: E402
 from bench.httpload import RawConnection, RecordingSinkServer, build_request  # noqa: E402
+from bench.wakeup_census import summarise as summarise_census  # noqa: E402
 from tests.helpers.alerts_gen import api_time, batched, utc_now  # noqa: E402
 from tests.helpers.netns import Replica, ReplicaKind, make_loopback_replicas  # noqa: E402
 
@@ -93,6 +100,8 @@ SILENCE_FIGURES = (
 )
 
 IDLE_SECONDS = 30.0
+# The census writes its report from a signal handler; this covers the handler's turn.
+CENSUS_REPORT_WAIT_SECONDS = 1.0
 # After forming, replicas finish start-up work (first push-pulls, snapshots); measure after.
 IDLE_WARMUP_SECONDS = 5.0
 
@@ -127,13 +136,22 @@ receivers:
 # ---------------------------------------------------------------------------- processes
 
 
+CENSUS_SCRIPT = REPO_ROOT / "bench" / "wakeup_census.py"
+
+
 class PinnedReplica(Replica):
-    """A loopback replica whose command runs under `taskset` when pinning is on."""
+    """A loopback replica whose command runs under `taskset` when pinning is on, and (tocsin
+    only) under the wake-up census when a report path is set."""
 
     command_prefix: Sequence[str] = ()
+    census_report: Path | None = None
 
     def argv(self) -> list[str]:
-        return [*self.command_prefix, *super().argv()]
+        argv = super().argv()
+        if self.census_report is not None and self.kind == "tocsin":
+            census = [sys.executable, str(CENSUS_SCRIPT), "--signals", "--report", str(self.census_report)]
+            argv = [*census, "--", *argv[1:]]
+        return [*self.command_prefix, *argv]
 
 
 @dataclass
@@ -146,12 +164,16 @@ class Cluster:
             replica.kill()  # nothing to keep: SIGKILL avoids waiting out graceful leaves
 
 
-def launch_cluster(target: ReplicaKind, config: str, workdir: Path, pin: Sequence[str]) -> Cluster:
+def launch_cluster(
+    target: ReplicaKind, config: str, workdir: Path, pin: Sequence[str], census_dir: Path | None = None
+) -> Cluster:
     plain = make_loopback_replicas([target] * REPLICAS, config, workdir, CLUSTER_FLAGS)
     replicas: list[Replica] = []
     for replica in plain:
         pinned = PinnedReplica(**{name: getattr(replica, name) for name in replica.__dataclass_fields__})
         pinned.command_prefix = tuple(pin)
+        if census_dir is not None:
+            pinned.census_report = census_dir / f"{replica.name}-{workdir.name}.json"
         replicas.append(pinned)
     launched_at = time.perf_counter()
     for replica in replicas:
@@ -216,6 +238,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(after_name[11]) + int(after_name[12])) / CLOCK_TICKS_PER_SECOND
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """Run time of each live thread (first field of schedstat, in nanoseconds). A thread that
+    exits takes its time with it, so callers only count threads alive at both ends."""
+    times: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            times[task.name] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue  # the thread exited while we listed them
+    return times
+
+
+def threads_cpu_delta(before: dict[str, float], after: dict[str, float]) -> float:
+    return sum(after[tid] - used for tid, used in before.items() if tid in after)
+
+
 # ---------------------------------------------------------------------------- figures
 
 
@@ -246,6 +284,7 @@ class Run:
     collector: Collector
     silence_samples: dict[str, list[float]]
     repeat_index: int
+    census_dir: Path | None = None
 
     def record(self, benchmark: str, name: str, unit: str, better: str, value: float) -> None:
         self.collector.add(benchmark, name, unit, better, self.target, value)
@@ -431,20 +470,46 @@ async def bench_silence(run: Run) -> None:
 
 
 async def bench_idle(run: Run) -> None:
-    cluster = launch_cluster(run.target, BLACKHOLE_CONFIG, run.cluster_dir("idle"), run.pin)
+    census_dir = run.census_dir if run.target == "tocsin" else None
+    cluster = launch_cluster(run.target, BLACKHOLE_CONFIG, run.cluster_dir("idle"), run.pin, census_dir)
     try:
         await wait_formed(cluster)
         await asyncio.sleep(IDLE_WARMUP_SECONDS)
         pids = [replica.process.pid for replica in cluster.replicas if replica.process is not None]
+        if census_dir is not None:
+            for pid in pids:
+                os.kill(pid, signal.SIGUSR1)
         before = [cpu_seconds(pid) for pid in pids]
+        threads_before = [thread_cpu_seconds(pid) for pid in pids]
         started = time.perf_counter()
         await asyncio.sleep(IDLE_SECONDS)
         elapsed = time.perf_counter() - started
+        threads_after = [thread_cpu_seconds(pid) for pid in pids]
         percents = [100 * (cpu_seconds(pid) - used) / elapsed for pid, used in zip(pids, before, strict=True)]
-        for replica, percent in zip(cluster.replicas, percents, strict=True):
-            print(f"  {run.target} {replica.name} idle CPU: {percent:.2f}% of a core", flush=True)
+        precise = [
+            100 * threads_cpu_delta(first, last) / elapsed
+            for first, last in zip(threads_before, threads_after, strict=True)
+        ]
+        if census_dir is not None:
+            for pid in pids:
+                os.kill(pid, signal.SIGUSR2)
+        for replica, percent, exact in zip(cluster.replicas, percents, precise, strict=True):
+            print(
+                f"  {run.target} {replica.name} idle CPU: {percent:.2f}% of a core (threads: {exact:.3f}%)",
+                flush=True,
+            )
         run.record("idle", "CPU per replica, mean of 3", "% of a core", "lower", statistics.mean(percents))
         run.record("idle", "CPU per replica, max of 3", "% of a core", "lower", max(percents))
+        run.record("idle", "thread run time per replica, mean of 3", "% of a core", "lower", statistics.mean(precise))
+        if census_dir is not None:
+            await asyncio.sleep(CENSUS_REPORT_WAIT_SECONDS)
+            for replica in cluster.replicas:
+                assert isinstance(replica, PinnedReplica) and replica.census_report is not None
+                if replica.census_report.exists():
+                    report = json.loads(replica.census_report.read_text())
+                    print(f"  census of {replica.name}: {summarise_census(report)}", flush=True)
+                else:
+                    print(f"  census of {replica.name}: no report", flush=True)
     finally:
         cluster.stop()
 
@@ -475,6 +540,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: alertmanager,tocsin")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
+        "--census", type=Path, help="idle: run tocsin under bench/wakeup_census.py, reports into this directory"
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="do not pin replicas and load generator to CPUs"
     )
     return parser.parse_args(argv)
@@ -498,6 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"replicas: {REPLICAS}, pinned: {pin}, repeat: {args.repeat}, benchmarks: {', '.join(selected)}",
         flush=True,
     )
+    if args.census is not None:
+        args.census.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-cluster-") as workdir:
         for repeat_index in range(args.repeat):
             for target in targets:
@@ -508,6 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     collector,
                     silence_samples[target],
                     repeat_index,
+                    args.census,
                 )
                 asyncio.run(run_target(run, selected))
     results = collector.results()

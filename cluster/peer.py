@@ -362,6 +362,12 @@ class _SettleTracker:
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
         return self.inner.get_broadcasts(overhead, limit) if self.inner is not None else []
 
+    def has_broadcasts(self) -> bool:
+        if self.inner is None:
+            return False
+        ask: Callable[[], bool] | None = getattr(self.inner, "has_broadcasts", None)
+        return True if ask is None else ask()  # a delegate that cannot tell gets every round
+
 
 class Peer:
     """A cluster member. Start it with `await nursery.start(peer.run)`; it satisfies
@@ -387,7 +393,9 @@ class Peer:
         self._nursery: trio.Nursery | None = None
         self._cancel_scope: trio.CancelScope | None = None
         self._t0 = 0.0
-        self._wake = trio.Event()
+        # The clock loop's sleep (None while it is awake) and the core deadline it ends at.
+        self._clock_sleep: trio.CancelScope | None = None
+        self._clock_sleeps_until_ms = 0
         self._flushed = trio.Event()
         self._oversized_ready = trio.Event()
         self._ready = trio.Event()
@@ -408,6 +416,7 @@ class Peer:
         self._oversized_sends: dict[int, tuple[str, float]] = {}
         if replicator is not None:
             replicator.wakeup = self._oversized_ready.set
+            replicator.broadcast_queued = self._reschedule
 
     # --- ClusterGate and API ----------------------------------------------------------------
 
@@ -495,17 +504,35 @@ class Peer:
     def _now_ms(self) -> int:
         return math.floor((trio.current_time() - self._t0) * MS_PER_S)
 
-    def _poke(self) -> None:
-        self._wake.set()
+    def _deadline_time(self, deadline_ms: int) -> float:
+        return self._t0 + (deadline_ms + DEADLINE_SLACK_MS) / MS_PER_S
+
+    def _reschedule(self) -> None:
+        """Move the clock loop's wake-up to the node's next deadline, if that changed. An
+        idle replica's CPU time is made of its wake-ups, so the loop wakes only for a
+        deadline: not for every packet, and not for a deadline that went away (an ack
+        arriving before the probe's indirect-ping time, a gossip round left with nothing
+        to send)."""
+        sleep = self._clock_sleep
+        if sleep is None or self._node is None:
+            return  # the loop is awake and looks at the deadline before it sleeps again
+        deadline_ms = self._node.next_deadline()
+        if deadline_ms != self._clock_sleeps_until_ms:
+            self._clock_sleeps_until_ms = deadline_ms
+            sleep.deadline = self._deadline_time(deadline_ms)
 
     async def _clock_loop(self) -> None:
         while True:
             self.node.tick(self._now_ms())
             await self._flush()
-            self._wake = trio.Event()
             deadline_ms = self.node.next_deadline()
-            with trio.move_on_at(self._t0 + (deadline_ms + DEADLINE_SLACK_MS) / MS_PER_S):
-                await self._wake.wait()
+            self._clock_sleeps_until_ms = deadline_ms
+            with trio.CancelScope(deadline=self._deadline_time(deadline_ms)) as sleep:
+                self._clock_sleep = sleep
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self._clock_sleep = None
 
     # --- output -------------------------------------------------------------------------------
 
@@ -519,7 +546,7 @@ class Peer:
                 self._nursery.start_soon(self._run_stream, out)
         for event in node.take_events():
             self._handle_event(event)
-        self._poke()
+        self._reschedule()
         flushed, self._flushed = self._flushed, trio.Event()
         flushed.set()
 

@@ -338,7 +338,8 @@ class Replicator:
     """The core's `LocalState` delegate: routes Parts to channels, queues broadcasts.
 
     `wall_clock` gives the time merges compare expiry against; `cluster_size` sizes the
-    retransmit limit. The peer sets `wakeup` to learn when oversized messages wait.
+    retransmit limit. The peer sets `wakeup` to learn when oversized messages wait, and
+    `broadcast_queued` to learn when a gossip round has something to send.
     """
 
     def __init__(
@@ -352,6 +353,9 @@ class Replicator:
         self._channels: dict[str, Channel] = {}
         self._queue = BroadcastQueue(retransmit_mult)
         self.wakeup: Callable[[], None] = _no_wakeup
+        # Called after every queued broadcast: the peer wakes for the next gossip round,
+        # which it skips while nothing is queued (`has_broadcasts`).
+        self.broadcast_queued: Callable[[], None] = _no_wakeup
         self.unknown_keys = 0
         self.decode_errors = 0
         self.messages = MessageCounters()
@@ -375,6 +379,11 @@ class Replicator:
         self._queue.queue(message)
         # Unnamed messages never replace each other, so any shortfall was pruned.
         self.messages.pruned += before + 1 - len(self._queue)
+        self.broadcast_queued()
+
+    def has_broadcasts(self) -> bool:
+        """Whether `get_broadcasts` has anything to hand out (the core's `BroadcastAware`)."""
+        return len(self._queue) > 0
 
     @property
     def queued_broadcasts(self) -> int:

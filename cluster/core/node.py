@@ -72,7 +72,11 @@ SEQ_NO_MODULUS: Final = 1 << 32
 
 class LocalState(Protocol):
     """The replicated state riding on gossip (Alertmanager's channels), owned by the
-    application. Names follow memberlist's Delegate."""
+    application. Names follow memberlist's Delegate.
+
+    A delegate may also define `has_broadcasts() -> bool` (see `BroadcastAware`): then the
+    node skips gossip rounds, and sleeps through their deadlines, while neither it nor the
+    delegate has anything to gossip. Without it every round runs, as in memberlist."""
 
     def local_state(self) -> bytes: ...
 
@@ -81,6 +85,14 @@ class LocalState(Protocol):
     def notify_user_msg(self, data: bytes) -> None: ...
 
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]: ...
+
+
+class BroadcastAware(Protocol):
+    """The optional part of `LocalState`: whether `get_broadcasts` would return anything.
+    A delegate that answers it must tell the shell when it queues a broadcast, so the
+    shell can wake for the next gossip round (`next_deadline` moves earlier)."""
+
+    def has_broadcasts(self) -> bool: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,6 +143,10 @@ class _PendingStream:
     seq_no: int = 0
 
 
+def _nothing_to_gossip() -> bool:
+    return False
+
+
 class Node:
     def __init__(
         self,
@@ -146,6 +162,10 @@ class Node:
         self.addr = addr
         self.rng = rng
         self.delegate = delegate
+        # None: the delegate cannot tell, so every gossip round runs.
+        self._delegate_has_broadcasts: Callable[[], bool] | None = (
+            getattr(delegate, "has_broadcasts", None) if delegate is not None else _nothing_to_gossip
+        )
         self._addr_bytes = bytes_from_host(addr.host)
         self._outgoing: list[Outgoing] = []
         self._events: list[Event] = []
@@ -254,8 +274,17 @@ class Node:
 
     # --- time ------------------------------------------------------------------------------
 
+    def has_broadcasts(self) -> bool:
+        """Whether a gossip round now would send anything (memberlist's rounds find nothing
+        to send and send nothing; skipping them changes nothing on the wire)."""
+        if self._member_broadcasts or self._user_broadcasts:
+            return True
+        return self._delegate_has_broadcasts is None or self._delegate_has_broadcasts()
+
     def next_deadline(self) -> int:
-        candidates = [self._next_gossip_ms, self._next_push_pull_ms]
+        candidates = [self._next_push_pull_ms]
+        if self.has_broadcasts():
+            candidates.append(self._next_gossip_ms)
         if self._probe is None:
             candidates.append(self._next_probe_ms)
         else:
@@ -278,8 +307,12 @@ class Node:
             self._next_probe_ms = now_ms + self.config.probe_interval_ms
             self._start_probe(now_ms)
         if now_ms >= self._next_gossip_ms:
-            self._next_gossip_ms = max(self._next_gossip_ms + self.config.gossip_interval_ms, now_ms + 1)
-            self._gossip(now_ms)
+            # Rounds stay on their fixed grid, like memberlist's ticker: rounds missed while
+            # there was nothing to gossip (or while we were late) are skipped, not caught up.
+            interval = self.config.gossip_interval_ms
+            self._next_gossip_ms += ((now_ms - self._next_gossip_ms) // interval + 1) * interval
+            if self.has_broadcasts():
+                self._gossip(now_ms)
         if now_ms >= self._next_push_pull_ms:
             self._next_push_pull_ms = now_ms + push_pull_scale_ms(
                 self.config.push_pull_interval_ms, self.membership.size

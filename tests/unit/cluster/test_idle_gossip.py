@@ -1,0 +1,168 @@
+"""Gossip rounds with nothing to send are skipped, and their deadlines slept through.
+
+memberlist runs a gossip round every gossip interval and sends nothing when no broadcast is
+queued; the core skips such rounds (no wake-up for the shell) when its delegate can say that
+it has nothing queued, and keeps the rounds on memberlist's fixed grid otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from cluster.core import codec
+from cluster.core.config import CoreConfig
+from cluster.core.members import Address
+from cluster.core.messages import Ack, Alive, Ping
+from cluster.core.node import Node, PacketOut, StreamOut
+
+GOSSIP_MS = 200
+# Long enough for the membership news of a two-node cluster to run out its transmits.
+SETTLE_MS = 5_000
+PROBE_MS = 1_000
+PUSH_PULL_MS = 60_000
+
+
+def config() -> CoreConfig:
+    return dataclasses.replace(
+        CoreConfig(),
+        gossip_interval_ms=GOSSIP_MS,
+        probe_interval_ms=PROBE_MS,
+        push_pull_interval_ms=PUSH_PULL_MS,
+    )
+
+
+@dataclasses.dataclass
+class QueueDelegate:
+    """A delegate with its own broadcast queue that can say whether it holds anything."""
+
+    queued: list[bytes] = dataclasses.field(default_factory=list)
+
+    def local_state(self) -> bytes:
+        return b""
+
+    def merge_remote_state(self, data: bytes) -> None:
+        return None
+
+    def notify_user_msg(self, data: bytes) -> None:
+        return None
+
+    def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
+        taken, self.queued = self.queued, []
+        return taken
+
+    def has_broadcasts(self) -> bool:
+        return bool(self.queued)
+
+
+class OpaqueDelegate(QueueDelegate):
+    """memberlist's plain delegate: no way to ask whether broadcasts wait."""
+
+    has_broadcasts = None  # type: ignore[assignment]
+
+
+PEER = Address("10.0.0.2", 7946)
+
+
+def answer_pings(node: Node, now: int) -> list[PacketOut]:
+    """Ack every ping the node sent (a healthy peer); returns the other packets it sent."""
+    others = []
+    for out in node.take_outgoing():
+        if not isinstance(out, PacketOut):
+            continue
+        messages = codec.decode_packet(out.data).messages
+        pings = [m for m in messages if isinstance(m, Ping)]
+        for ping in pings:
+            node.receive_packet(PEER, codec.encode_message(Ack(ping.seq_no, b"")), now)
+        if len(pings) < len(messages):
+            others.append(out)
+    return others
+
+
+def run_shell(node: Node, until_ms: int, start_ms: int = 0) -> tuple[int, list[PacketOut]]:
+    """Drive the node as the trio shell does (sleep to `next_deadline`, tick, flush) with a
+    peer that acks; returns the number of wake-ups and the non-ping packets sent."""
+    now, wakeups, sent = start_ms, 0, []
+    while True:
+        now = max(now, node.next_deadline())
+        if now > until_ms:
+            return wakeups, sent
+        node.tick(now)
+        wakeups += 1
+        sent += answer_pings(node, now)
+
+
+def node_with_peer(delegate: object | None) -> tuple[Node, int]:
+    """A node that knows one alive peer, all membership news already gossiped; returns it
+    with the time of its first gossip round (the grid's origin)."""
+    node = Node(config(), "a", Address("10.0.0.1", 7946), random.Random(1), delegate, 0)  # type: ignore[arg-type]
+    first_round = node._next_gossip_ms
+    node.receive_packet(PEER, codec.encode_message(Alive(1, "b", bytes([10, 0, 0, 2]), 7946, b"", Node.vsn())), 0)
+    # The news of b (and of us) runs out its transmits within a few rounds.
+    run_shell(node, SETTLE_MS)
+    return node, first_round
+
+
+def test_idle_node_wakes_only_for_probes() -> None:
+    node, _ = node_with_peer(QueueDelegate())
+    assert not node.has_broadcasts()
+    wakeups, sent = run_shell(node, SETTLE_MS + 10 * PROBE_MS, SETTLE_MS)
+    assert sent == []
+    # One wake-up per probe; gossip rounds (5 a second) are slept through.
+    assert 9 <= wakeups <= 11
+
+
+def test_delegate_that_cannot_tell_gets_every_round() -> None:
+    node, _ = node_with_peer(OpaqueDelegate())
+    assert node.has_broadcasts()
+    wakeups, sent = run_shell(node, SETTLE_MS + 10 * PROBE_MS, SETTLE_MS)
+    assert sent == []  # the rounds find nothing to send, as memberlist's do
+    assert wakeups >= 10 * PROBE_MS // GOSSIP_MS
+
+
+def test_queued_delegate_broadcast_brings_the_next_grid_round_back() -> None:
+    delegate = QueueDelegate()
+    node, first_round = node_with_peer(delegate)
+    now = node._next_gossip_ms + 3 * GOSSIP_MS + 17  # three idle rounds passed unseen
+    node.tick(now)
+    node.take_outgoing()
+    delegate.queued.append(b"silence")
+    assert node.has_broadcasts()
+    deadline = node._next_gossip_ms
+    # The next round is on the original 200 ms grid, after `now`, and the node wakes for it.
+    assert 0 < deadline - now <= GOSSIP_MS
+    assert (deadline - first_round) % GOSSIP_MS == 0
+    assert node.next_deadline() <= deadline
+    node.tick(deadline)
+    sent = [out for out in node.take_outgoing() if isinstance(out, PacketOut)]
+    assert any(b"silence" in out.data for out in sent)
+    assert not node.has_broadcasts()
+
+
+def test_membership_news_keeps_gossip_rounds_running() -> None:
+    node, _ = node_with_peer(QueueDelegate())
+    node.receive_packet(
+        Address("10.0.0.3", 7946),
+        codec.encode_message(Alive(1, "c", bytes([10, 0, 0, 3]), 7946, b"", Node.vsn())),
+        node._next_gossip_ms - 1,
+    )
+    assert node.has_broadcasts()
+    assert node.next_deadline() <= node._next_gossip_ms
+
+
+def test_node_without_delegate_sleeps_through_rounds_with_empty_queues() -> None:
+    node, _ = node_with_peer(None)
+    assert not node.has_broadcasts()
+    node.broadcast_user(b"hello")
+    assert node.has_broadcasts()
+    deadline = node._next_gossip_ms
+    assert node.next_deadline() <= deadline
+    node.tick(deadline)
+    assert any(isinstance(out, PacketOut) and b"hello" in out.data for out in node.take_outgoing())
+
+
+def test_push_pull_streams_are_unaffected() -> None:
+    node, _ = node_with_peer(QueueDelegate())
+    node.tick(node._next_push_pull_ms)
+    streams = [out for out in node.take_outgoing() if isinstance(out, StreamOut)]
+    assert len(streams) == 1 and streams[0].expects_reply
