@@ -60,8 +60,8 @@ from bench.bench import (  # noqa: E402
     post_all,
 )
 from bench.httpload import RawConnection, build_request  # noqa: E402
-from daemon.nflog import encode_delimited  # noqa: E402
-from daemon.storage import FORMAT_VERSION, MAGIC, SNAPSHOT_KIND, frame  # noqa: E402
+from daemon.nflog import encode_delimited, snapshot_batches  # noqa: E402
+from daemon.storage import SNAPSHOT_KIND, frame, header  # noqa: E402
 from notify.context import NotificationLogEntry  # noqa: E402
 from tests.helpers.alerts_gen import api_time, utc_now  # noqa: E402
 from tests.helpers.processes import DaemonProcess  # noqa: E402
@@ -180,14 +180,13 @@ def nflog_entries(count: int, now: datetime.datetime) -> list[NotificationLogEnt
 
 def write_nflog(target: str, data_dir: Path, entries: Sequence[NotificationLogEntry]) -> None:
     """Replace the daemon's (stopped) notification log with `entries`, in its own format:
-    Alertmanager's snapshot is a bare stream of length-delimited MeshEntry messages; tocsin
-    frames each of those delimited messages as one record of its snapshot file."""
-    records = [encode_delimited(entry) for entry in entries]
+    Alertmanager's snapshot is a bare stream of length-delimited MeshEntry messages; tocsin's
+    is the snapshot file its compaction writes (batch records, see docs/storage.md)."""
     if target == "alertmanager":
-        (data_dir / ALERTMANAGER_NFLOG_FILE).write_bytes(b"".join(records))
+        (data_dir / ALERTMANAGER_NFLOG_FILE).write_bytes(b"".join(encode_delimited(entry) for entry in entries))
     else:
-        header = MAGIC + SNAPSHOT_KIND + FORMAT_VERSION
-        (data_dir / "nflog.snapshot").write_bytes(header + b"".join(frame(record) for record in records))
+        records = snapshot_batches(entries)
+        (data_dir / "nflog.snapshot").write_bytes(header(SNAPSHOT_KIND) + b"".join(frame(r) for r in records))
 
 
 # ---------------------------------------------------------------------------- benchmarks

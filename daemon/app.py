@@ -42,6 +42,7 @@ from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.alerts import AlertsAPI, AlertsRuntime, GeneralAPI
 from daemon.api.server import ApiApplication, WebOptions, serve
 from daemon.api.silences import SilencesAPI
+from daemon.batches import load_silence_records, silence_snapshot_records
 from daemon.cluster_glue import ClusterGlue, build_cluster
 from daemon.config.loader import ConfigError, default_config, load_config_file
 from daemon.config.model import Config
@@ -65,7 +66,7 @@ from daemon.metrics import (
 )
 from daemon.nflog import NotificationLog
 from daemon.routing import Route
-from daemon.silences import Silencer, Silences, load_records, record_change, snapshot_records
+from daemon.silences import Silencer, Silences, record_change
 from daemon.storage import DurableLog, run_maintenance
 from daemon.version import build_info
 from daemon.webconfig import WebConfigError
@@ -173,16 +174,13 @@ class Application:
 
     def _load_durable_state(self) -> None:
         now = self.clock()
-        malformed = load_records(self.silences, self.silences_log.load(), now)
+        malformed = load_silence_records(self.silences, self.silences_log.load(), now)
         if malformed:
             logger.error("Skipped malformed silence records", extra={"count": malformed})
         self.silences.add_listener(lambda change: self.silences_log.append(record_change(change)))
-        nflog_records = self.nflog_log.load()
-        if nflog_records:
-            try:
-                self.nflog.merge(b"".join(nflog_records), now)
-            except ValueError as error:
-                logger.error("Failed to load the notification log", extra={"err": str(error)})
+        malformed = self.nflog.load_records(self.nflog_log.load(), now)
+        if malformed:
+            logger.error("Skipped malformed notification log records", extra={"count": malformed})
         self.nflog.on_local_write = self.nflog_log.append
 
     def _build_cluster(self) -> None:
@@ -407,14 +405,14 @@ class Application:
                 run_maintenance,
                 self.silences_log,
                 lambda: self.silences.gc(self.clock()),
-                lambda: snapshot_records(self.silences),
+                lambda: silence_snapshot_records(self.silences),
                 interval,
             )
             await nursery.start(
                 run_maintenance,
                 self.nflog_log,
                 lambda: self.nflog.gc(self.clock()),
-                self.nflog.records,
+                self.nflog.snapshot_records,
                 interval,
             )
             task_status.started()

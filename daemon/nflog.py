@@ -13,9 +13,11 @@ and offers the hooks persistence and gossip need:
 - `on_local_write`: a callback handed every locally written entry, encoded (the broadcast).
 - `gc(now)`: drops entries whose expiry is at or before now.
 - `records()`: one delimited MeshEntry per entry. Records and broadcasts are the same bytes,
-  so `daemon.storage.DurableLog` can persist them (`append` the bytes `on_local_write` gets,
-  `compact(log.records)`) and startup replays them with `merge(record, now)`, which is
-  idempotent. `maintain()` runs GC and compaction every maintenance interval.
+  so `daemon.storage.DurableLog`'s log persists them (`append` the bytes `on_local_write`
+  gets). Snapshots are batches (`snapshot_records()`, `daemon.batches`), which start-up
+  reads in bulk and keeps packed until an entry is asked for (`load_records(records, now)`,
+  idempotent and last-writer-wins like `merge`). `maintain()` runs GC and compaction every
+  maintenance interval.
 
 Key: (group key, receiver name, integration type, index), i.e. Alertmanager's
 `<groupKey>:<receiver>/<integration>/<idx>`.
@@ -28,15 +30,16 @@ datetimes hold microseconds, so nanoseconds from a Go peer are truncated on deco
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime
 
 import trio
 
 from cluster.replication import encode_delimited as encode_delimited_records
 from cluster.replication import split_delimited
-from daemon import wire
+from daemon import batches, wire
 from notify.context import NotificationLogEntry
 
 logger = logging.getLogger("daemon.nflog")
@@ -109,6 +112,47 @@ def decode_delimited_stream(data: bytes) -> list[tuple[NotificationLogEntry, byt
 
 
 # -- the log --------------------------------------------------------------------------------------
+# An entry as a snapshot batch holds it (see daemon.batches): (key, timestamp µs, expires_at µs,
+# firing hashes, resolved hashes). Entries loaded from a snapshot stay in this form until
+# something asks for them: most are never queried before they expire or the next restart,
+# and building 100,000 NotificationLogEntry objects with their datetimes and frozensets
+# would cost most of a second of start-up.
+PackedEntry = tuple[NflogKey, int, int, tuple[int, ...], tuple[int, ...]]
+
+
+def _pack(entry: NotificationLogEntry) -> PackedEntry:
+    return (
+        entry_key(entry),
+        batches.to_micros(entry.timestamp),
+        batches.to_micros(entry.expires_at),
+        tuple(sorted(entry.firing_alerts)),
+        tuple(sorted(entry.resolved_alerts)),
+    )
+
+
+def _unpack(packed: PackedEntry) -> NotificationLogEntry:
+    """Raises ValueError, TypeError or OverflowError for a row of the wrong shape."""
+    (group_key, receiver_name, integration, index), timestamp, expires_at, firing, resolved = packed
+    if not (type(group_key) is type(receiver_name) is type(integration) is str and type(index) is int):
+        raise ValueError(f"malformed nflog key {packed[0]!r}")
+    return NotificationLogEntry(
+        group_key=group_key,
+        receiver_name=receiver_name,
+        integration=integration,
+        index=index,
+        firing_alerts=frozenset(firing),
+        resolved_alerts=frozenset(resolved),
+        timestamp=batches.from_micros(timestamp),
+        expires_at=batches.from_micros(expires_at),
+    )
+
+
+def snapshot_batches(entries: Iterable[NotificationLogEntry]) -> Iterator[bytes]:
+    """`entries` as batch records of a storage snapshot (what `NotificationLog.snapshot_records`
+    writes)."""
+    return batches.encode_batches(_pack(entry) for entry in entries)
+
+
 @dataclasses.dataclass
 class NflogCounters:
     """Read by `daemon.metrics` (alertmanager_nflog_* names)."""
@@ -125,22 +169,42 @@ class NotificationLog:
         on_local_write: Callable[[bytes], None] | None = None,
     ) -> None:
         self._entries: dict[NflogKey, NotificationLogEntry] = {}
+        # Loaded from a snapshot and not asked for since; never a key of _entries too.
+        self._packed: dict[NflogKey, PackedEntry] = {}
         self.on_local_write = on_local_write
         self.counters = NflogCounters()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._packed)
+
+    def _get(self, key: NflogKey) -> NotificationLogEntry | None:
+        entry = self._entries.get(key)
+        if entry is None and self._packed:
+            packed = self._packed.pop(key, None)
+            if packed is not None:
+                try:
+                    entry = _unpack(packed)
+                except (ValueError, TypeError, OverflowError) as error:
+                    logger.error("Dropped a malformed notification log entry", extra={"err": str(error)})
+                    return None
+                self._entries[key] = entry
+        return entry
+
+    def _unpack_all(self) -> None:
+        for key in list(self._packed):
+            self._get(key)
 
     def entries(self) -> list[NotificationLogEntry]:
+        self._unpack_all()
         return list(self._entries.values())
 
     def query(self, group_key: str, receiver_name: str, integration: str, index: int) -> NotificationLogEntry | None:
         self.counters.queries_total += 1
-        return self._entries.get((group_key, receiver_name, integration, index))
+        return self._get((group_key, receiver_name, integration, index))
 
     def log(self, entry: NotificationLogEntry) -> None:
         key = entry_key(entry)
-        previous = self._entries.get(key)
+        previous = self._get(key)
         if previous is not None and previous.timestamp > entry.timestamp:
             # A peer wrote a newer entry (races or clock drift between replicas): keep it.
             return
@@ -152,10 +216,23 @@ class NotificationLog:
         expired = [key for key, entry in self._entries.items() if entry.expires_at <= now]
         for key in expired:
             del self._entries[key]
-        return len(expired)
+        now_micros = batches.to_micros(now)
+        expired_packed = [key for key, packed in self._packed.items() if packed[2] <= now_micros]
+        for key in expired_packed:
+            del self._packed[key]
+        return len(expired) + len(expired_packed)
 
     def records(self) -> list[bytes]:
+        self._unpack_all()
         return [encode_delimited(entry) for entry in self._entries.values()]
+
+    def snapshot_records(self) -> Iterator[bytes]:
+        """The whole log as batch records for a storage snapshot (`DurableLog.compact`). The
+        state is captured now (entries are immutable), so the encoding may run in a worker
+        thread; entries still packed are written as they were read, without unpacking."""
+        rows: list[PackedEntry] = list(self._packed.values())
+        entries = list(self._entries.values())
+        return batches.encode_batches(itertools.chain(rows, map(_pack, entries)))
 
     def snapshot(self) -> bytes:
         return b"".join(self.records())
@@ -164,6 +241,39 @@ class NotificationLog:
         """Replace the state with a snapshot (startup). Raises NflogDecodeError."""
         entries = decode_delimited_stream(data)
         self._entries = {entry_key(entry): entry for entry, _ in entries}
+        self._packed = {}
+
+    def load_records(self, records: Iterable[bytes], now: datetime) -> int:
+        """Merge storage records in order (snapshot batches, or delimited MeshEntry records as
+        the log holds them), skipping entries that expired before `now`, last-writer-wins;
+        returns how many records were malformed (skipped). Batch entries stay packed."""
+        malformed = 0
+        now_micros = batches.to_micros(now)
+        for record in records:
+            try:
+                if batches.is_batch(record):
+                    self._merge_packed(batches.decode_batch(record), now_micros)
+                else:
+                    self.merge(record, now)
+            except (ValueError, TypeError, IndexError):
+                malformed += 1
+        return malformed
+
+    def _merge_packed(self, rows: tuple[PackedEntry, ...], now_micros: int) -> None:
+        """Raises TypeError or IndexError for rows of the wrong shape (before changing anything)."""
+        incoming = {row[0]: row for row in rows if row[2] >= now_micros}
+        if not self._packed and not self._entries:
+            self._packed = incoming
+            return
+        # Intersections of dict views cost the smaller side: a batch, not the whole log.
+        for key in (incoming.keys() & self._packed.keys()) | (incoming.keys() & self._entries.keys()):
+            row = incoming[key]
+            previous = self._get(key)
+            if previous is not None and batches.to_micros(previous.timestamp) >= row[1]:
+                del incoming[key]
+            else:
+                self._entries.pop(key, None)
+        self._packed.update(incoming)
 
     def merge(self, data: bytes, now: datetime) -> list[bytes]:
         """Merge a peer's entries; returns the delimited records that changed our state."""
@@ -172,7 +282,7 @@ class NotificationLog:
             if entry.expires_at < now:
                 continue
             key = entry_key(entry)
-            previous = self._entries.get(key)
+            previous = self._get(key)
             if previous is None or previous.timestamp < entry.timestamp:
                 self._entries[key] = entry
                 changed.append(raw)
@@ -201,10 +311,12 @@ __all__ = [
     "NflogCounters",
     "NflogDecodeError",
     "NotificationLog",
+    "PackedEntry",
     "decode_delimited_stream",
     "decode_mesh_entry",
     "encode_delimited",
     "encode_mesh_entry",
     "entry_key",
     "maintain",
+    "snapshot_batches",
 ]

@@ -11,9 +11,13 @@ Two files per state, `<name>.snapshot` and `<name>.log`, with the same layout:
 
     file    := header record*
     header  := b"TOCSIN" kind version          (8 bytes; kind b"S" snapshot or b"L" log,
-                                                 version b"1")
+                                                 version b"1" or b"2")
     record  := length:u32 big-endian  crc:u32 big-endian  payload[length]
                crc is CRC-32 (zlib.crc32) of the payload.
+
+Version b"2" announces that records may be batches of entries (`daemon.batches`); snapshots
+are written so, logs (one entry per record) stay b"1". Both versions load; a tocsin from
+before batches moves a version-2 snapshot aside as unreadable instead of misreading it.
 
 Writes and recovery
 - A change is appended to the log and fsynced before the caller is acknowledged. Concurrent
@@ -47,9 +51,11 @@ import trio
 logger = logging.getLogger(__name__)
 
 MAGIC = b"TOCSIN"
-FORMAT_VERSION = b"1"
 SNAPSHOT_KIND = b"S"
 LOG_KIND = b"L"
+# The version each kind is written with; see the module docstring.
+WRITTEN_VERSIONS = {SNAPSHOT_KIND: b"2", LOG_KIND: b"1"}
+READABLE_VERSIONS = frozenset({b"1", b"2"})
 HEADER_SIZE = len(MAGIC) + 2
 RECORD_PREFIX = struct.Struct(">II")
 # A single silence or nflog entry is a few KiB at most; anything larger than this in a
@@ -57,8 +63,13 @@ RECORD_PREFIX = struct.Struct(">II")
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
-def _header(kind: bytes) -> bytes:
-    return MAGIC + kind + FORMAT_VERSION
+def header(kind: bytes) -> bytes:
+    """The header a file of `kind` is written with."""
+    return MAGIC + kind + WRITTEN_VERSIONS[kind]
+
+
+def _is_readable_header(data: bytes, kind: bytes) -> bool:
+    return data[: len(MAGIC) + 1] == MAGIC + kind and data[len(MAGIC) + 1 : HEADER_SIZE] in READABLE_VERSIONS
 
 
 def frame(payload: bytes) -> bytes:
@@ -79,12 +90,12 @@ def _read_records(data: bytes, kind: bytes) -> _ReadResult:
     result = _ReadResult()
     if len(data) < HEADER_SIZE:
         # A crash while writing the header of a brand-new log leaves a short file.
-        if _header(kind).startswith(data):
+        if any((MAGIC + kind + version).startswith(data) for version in READABLE_VERSIONS):
             result.torn_tail = bool(data)
         else:
             result.damage = "bad header"
         return result
-    if data[:HEADER_SIZE] != _header(kind):
+    if not _is_readable_header(data, kind):
         result.damage = f"bad header {data[:HEADER_SIZE]!r}"
         return result
     offset = HEADER_SIZE
@@ -225,7 +236,7 @@ class DurableLog:
 
     def _open_log(self) -> None:
         if not self.log_path.exists():
-            _write_atomically(self.log_path, _header(LOG_KIND))
+            _write_atomically(self.log_path, header(LOG_KIND))
         self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
 
     # -- writes
@@ -282,12 +293,12 @@ class DurableLog:
 
     def _replace_files(self, records: Iterable[bytes]) -> int:
         """Write the snapshot and start an empty log; returns the snapshot's size in bytes."""
-        snapshot = b"".join([_header(SNAPSHOT_KIND), *(frame(record) for record in records)])
+        snapshot = b"".join([header(SNAPSHOT_KIND), *(frame(record) for record in records)])
         _write_atomically(self.snapshot_path, snapshot)
         if self._log_handle is not None:
             os.close(self._log_handle)
             self._log_handle = None
-        _write_atomically(self.log_path, _header(LOG_KIND))
+        _write_atomically(self.log_path, header(LOG_KIND))
         self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
         return len(snapshot)
 
@@ -332,4 +343,4 @@ async def run_maintenance(
                 logger.error("%s: shutdown snapshot failed: %s", log.name, error)
 
 
-__all__ = ["MAX_RECORD_BYTES", "DurableLog", "StorageObserver", "frame", "run_maintenance"]
+__all__ = ["MAX_RECORD_BYTES", "DurableLog", "StorageObserver", "frame", "header", "run_maintenance"]

@@ -1,0 +1,207 @@
+"""Batched snapshot records: many silences or nflog entries in one storage record.
+
+Start-up reads every snapshot record, so their decoding is start-up time. A record per
+entry costs a framed read, a CRC and a Python-level decode for each of 100,000 entries;
+a batch is one CRC and one call into msgpack's C decoder for a thousand of them, which hands
+back tuples (hashable, so nflog keys and silence matchers come out of it ready to use).
+
+    batch := BATCH_TAG msgpack-array-of-rows
+
+`BATCH_TAG` (a zero byte) cannot begin a single-entry record of either state: a silence
+record is a msgpack array (0x9X) and an nflog record a varint-length-delimited MeshEntry,
+whose zero length would be an empty (invalid) entry. So the loaders tell them apart by the
+first byte, and logs and snapshots written before batches existed still load.
+
+Rows (times in microseconds since the Unix epoch, UTC):
+- silence: `(id, ((name, type code, value), ...), starts_at, ends_at, updated_at, created_by,
+  comment, expires_at)`, the fields of `daemon.silences.encode_silence` in its order;
+- nflog: `((group_key, receiver_name, integration, index), timestamp, expires_at,
+  (firing hashes...), (resolved hashes...))`, see `daemon.nflog`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import msgpack
+
+from daemon.matchers import MatcherError
+from daemon.silences import (
+    LATEST_EXPIRY,
+    MATCH_TYPE_CODES,
+    MATCH_TYPES_BY_CODE,
+    Silence,
+    SilenceMatcher,
+    Silences,
+    decode_silence,
+)
+
+BATCH_TAG: Final = b"\x00"
+# Entries per batch record: large enough that per-record costs (framing, CRC, one decoder
+# call) vanish, small enough that a damaged record loses little beyond itself and a batch
+# stays far below storage.MAX_RECORD_BYTES (a silence row is a few hundred bytes).
+BATCH_ENTRIES: Final = 1024
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_MICROS_PER_SECOND: Final = 1_000_000
+# Below 2**32 seconds (year 2106) a float holds a timestamp to within a quarter of a
+# microsecond, so `datetime.fromtimestamp(micros / 1e6)` (the fastest conversion, about half
+# the cost of epoch + timedelta) rounds to the exact microsecond; beyond, or before 1970,
+# the exact integer path is taken.
+_FAST_MICROS_LIMIT: Final = 2**32 * _MICROS_PER_SECOND
+
+
+class BatchError(ValueError):
+    """A batch record that does not decode to rows of the expected shape."""
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """The UTC datetime `micros` after the epoch; far-future values saturate at the latest
+    datetime Python holds (as `daemon.silences` reads them). Raises OverflowError for times
+    before year 1."""
+    if 0 <= micros < _FAST_MICROS_LIMIT:
+        return datetime.fromtimestamp(micros / _MICROS_PER_SECOND, UTC)
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        if micros > 0:
+            return LATEST_EXPIRY
+        raise
+
+
+def is_batch(record: bytes) -> bool:
+    return record[:1] == BATCH_TAG
+
+
+def encode_batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
+    """Records of up to BATCH_ENTRIES rows each (none for no rows)."""
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, BATCH_ENTRIES)):
+        yield BATCH_TAG + msgpack.packb(chunk, use_bin_type=True)
+
+
+def decode_batch(record: bytes) -> tuple[Any, ...]:
+    """The rows of a batch record, arrays as tuples. Raises BatchError."""
+    try:
+        rows = msgpack.unpackb(memoryview(record)[len(BATCH_TAG) :], raw=False, use_list=False)
+    except (ValueError, msgpack.UnpackException) as error:
+        raise BatchError(f"malformed batch record: {error}") from error
+    if not isinstance(rows, tuple):
+        raise BatchError(f"malformed batch record: {type(rows).__name__} instead of an array")
+    return rows
+
+
+# ---------------------------------------------------------------------------------- silences
+
+
+def silence_row(silence: Silence, expires_at: datetime) -> tuple[Any, ...]:
+    return (
+        silence.id,
+        tuple((m.name, MATCH_TYPE_CODES[m.type], m.value) for m in silence.matchers),
+        to_micros(silence.starts_at),
+        to_micros(silence.ends_at),
+        to_micros(silence.updated_at),
+        silence.created_by,
+        silence.comment,
+        to_micros(expires_at),
+    )
+
+
+def silence_snapshot_records(silences: Silences) -> Iterator[bytes]:
+    """Every silence as of now, in batch records for a storage snapshot. The entries are
+    captured at once and are immutable, so the encoding may run in a worker thread."""
+    entries = silences.snapshot()
+    return encode_batches(silence_row(silence, expires_at) for silence, expires_at in entries)
+
+
+class _MatcherInterner:
+    """One SilenceMatcher per distinct (name, type code, value): silences loaded together
+    share matchers (the same alertname in many silences), and a matcher is immutable, with
+    its regex compiled once on first use, so sharing it saves both construction and RE2
+    compilations."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], SilenceMatcher] = {}
+
+    def __call__(self, raw: tuple[Any, ...]) -> SilenceMatcher:
+        matcher = self._known.get(raw)
+        if matcher is None:
+            name, code, value = raw
+            if type(name) is not str or type(value) is not str:
+                raise BatchError(f"malformed matcher {raw!r}")
+            matcher = SilenceMatcher(name, MATCH_TYPES_BY_CODE[code], value)
+            self._known[raw] = matcher
+        return matcher
+
+
+def _silence_from_row(row: tuple[Any, ...], matcher: _MatcherInterner) -> tuple[Silence, datetime]:
+    silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = row
+    if type(silence_id) is not str or type(created_by) is not str or type(comment) is not str:
+        raise BatchError("malformed silence row: a text field is not a string")
+    silence = Silence(
+        silence_id,
+        tuple(map(matcher, raw_matchers)),
+        from_micros(starts),
+        from_micros(ends),
+        from_micros(updated),
+        created_by,
+        comment,
+    )
+    return silence, from_micros(expires)
+
+
+def load_silence_records(silences: Silences, records: Iterable[bytes], now: datetime) -> int:
+    """Merge storage records (batches, or single records as `daemon.silences` writes them to
+    the log) into `silences`, in order; returns how many entries were malformed (skipped).
+    Replaying is idempotent: merging is last-writer-wins."""
+    malformed = 0
+    now_micros = to_micros(now)
+    matcher = _MatcherInterner()
+    merge = silences.merge
+    for record in records:
+        if not is_batch(record):
+            try:
+                silence, expires_at = decode_silence(record)
+            except ValueError:
+                malformed += 1
+                continue
+            merge(silence, expires_at, now)
+            continue
+        try:
+            rows = decode_batch(record)
+        except BatchError:
+            malformed += 1
+            continue
+        for row in rows:
+            try:
+                if row[7] < now_micros:
+                    continue  # merge would refuse it: expired before now
+                silence, expires_at = _silence_from_row(row, matcher)
+            except (BatchError, ValueError, TypeError, KeyError, IndexError, OverflowError, MatcherError):
+                malformed += 1
+                continue
+            merge(silence, expires_at, now)
+    return malformed
+
+
+__all__ = [
+    "BATCH_ENTRIES",
+    "BATCH_TAG",
+    "BatchError",
+    "decode_batch",
+    "encode_batches",
+    "from_micros",
+    "is_batch",
+    "load_silence_records",
+    "silence_row",
+    "silence_snapshot_records",
+    "to_micros",
+]
