@@ -25,6 +25,7 @@ from notify.template.html import (
     State,
     UrlPart,
     describe_context,
+    value_context,
 )
 from notify.template.lexer import go_quote
 
@@ -118,12 +119,20 @@ class _Checker:
 
 def nudge(context: Context) -> Context:
     """Go's nudge: a context that is about to receive an attribute or a value."""
-    state = context[0]
-    if state is State.TAG or state is State.AFTER_NAME:
-        return (State.ATTR_NAME, *context[1:])
-    if state is State.BEFORE_VALUE:
-        return HTMLWriter.unquoted_value_context(context)
-    return context
+    return value_context(context)
+
+
+def join_contexts(first: Context, second: Context) -> Context | None:
+    """The context after branches ending in `first` and `second`, or None if they disagree
+    (Go's join: equal, differing only in the URL part, or equal once nudged)."""
+    if first == second:
+        return first
+    if first[:5] == second[:5] and first[6:] == second[6:]:
+        return (*first[:5], UrlPart.UNKNOWN, *first[6:])
+    nudged_first, nudged_second = nudge(first), nudge(second)
+    if (nudged_first, nudged_second) != (first, second):
+        return join_contexts(nudged_first, nudged_second)
+    return None
 
 
 def join(tree: n.Tree, node: n.BranchNode, keyword: str, first: Flow, second: Flow) -> Flow:
@@ -131,15 +140,9 @@ def join(tree: n.Tree, node: n.BranchNode, keyword: str, first: Flow, second: Fl
         return first
     if isinstance(second, str):
         return second
-    if first == second:
-        return first
-    if first[:5] == second[:5] and first[6:] == second[6:]:
-        return (*first[:5], UrlPart.UNKNOWN, *first[6:])
-    nudged_first, nudged_second = nudge(first), nudge(second)
-    if (nudged_first, nudged_second) != (first, second):
-        joined = join(tree, node, keyword, nudged_first, nudged_second)
-        if not isinstance(joined, str):
-            return joined
+    joined = join_contexts(first, second)
+    if joined is not None:
+        return joined
     return (
         f"html/template:{tree.location(node.pos)}: {{{{{keyword}}}}} branches end in different contexts: "
         f"{describe_context(first)}, {describe_context(second)}"

@@ -83,8 +83,14 @@ def _replace(text: str, pattern: re.Pattern[str], table: dict[str, str]) -> str:
     return pattern.sub(lambda found: table[found.group()], text)
 
 
+def _html_entity(found: re.Match[str]) -> str:
+    return _HTML_TABLE[found.group()]
+
+
 def html_escape(text: str) -> str:
-    return _replace(text, _HTML_PATTERN, _HTML_TABLE)
+    if _HTML_PATTERN.search(text) is None:
+        return text  # most label values need no escaping; searching is cheaper than substituting
+    return _HTML_PATTERN.sub(_html_entity, text)
 
 
 def _strip_tags(text: str) -> str:
@@ -451,57 +457,84 @@ class HTMLWriter(Writer):
     # Values ---------------------------------------------------------------------------------
 
     def value(self, value: Any, escaped_by: str | None) -> None:
-        safe_html = isinstance(value, SafeHTML)
-        text = format_value(value)
-        state = self.state
-        if state is State.HTML_COMMENT:
-            return
-        if state is State.TEXT:
-            if not safe_html and escaped_by != "html":
-                text = html_escape(text)
-        elif state is State.RCDATA:
-            if escaped_by != "html":
-                text = _replace(
-                    text,
-                    _HTML_NORM_PATTERN if safe_html else _HTML_PATTERN,
-                    _HTML_NORM_TABLE if safe_html else _HTML_TABLE,
-                )
-        elif state is State.SCRIPT:
-            text = _js_string(text) if self.js_quote else _js_value(value)
-        elif state is State.STYLE:
-            text = _css_value(text)
-        elif state in (State.TAG, State.ATTR_NAME, State.AFTER_NAME):
-            text = _html_name(text)
-            self.state = State.ATTR_NAME
-        elif state is State.BEFORE_VALUE:
-            self._start_value("")
-            text = self._attribute_value(text, value, safe_html, escaped_by)
-        else:
-            text = self._attribute_value(text, value, safe_html, escaped_by)
+        context = value_context(self.context())
+        text = escape_value(context, value, escaped_by)
+        self.set_context(context)
         self.write(text)
 
-    def _attribute_value(self, text: str, value: Any, safe_html: bool, escaped_by: str | None) -> str:
-        kind = self.attr_kind
-        if kind is AttrKind.URL:
-            if self.url_part is UrlPart.QUERY_OR_FRAGMENT:
-                if escaped_by != "urlquery":
-                    text = _process_url(text, normalize=False)
-            else:
-                if self.url_part is UrlPart.NONE and not _is_safe_url(text):
-                    text = "#" + FILTER_FAILSAFE
-                if escaped_by != "urlquery":
-                    text = _process_url(text, normalize=True)
-        elif kind is AttrKind.JS:
-            text = _js_string(text) if self.js_quote else _js_value(value)
-        elif kind is AttrKind.CSS:
-            text = _css_value(text)
-        if escaped_by == "html":
-            return text
-        if self.delimiter == " ":
-            return _replace(text, _NOSPACE_PATTERN, _HTML_NOSPACE_TABLE)
-        if safe_html and kind is AttrKind.PLAIN:
-            return _replace(_strip_tags(text), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
-        return html_escape(text)
+
+def value_context(context: Context) -> Context:
+    """The context a value printed here lands in (Go's nudge): inside a tag, an attribute
+    name; right after `=`, an unquoted attribute value. It is also the context after it."""
+    state = context[0]
+    if state is State.TAG or state is State.AFTER_NAME:
+        return (State.ATTR_NAME, *context[1:])
+    if state is State.BEFORE_VALUE:
+        return HTMLWriter.unquoted_value_context(context)
+    return context
+
+
+def escape_value(context: Context, value: Any, escaped_by: str | None) -> str:
+    """The text of `value` escaped for `context` (a value_context), as html/template's
+    escapers for that context would print it; `escaped_by` is a predefined escaper ending
+    the pipeline, which replaces the equivalent escaper."""
+    state = context[0]
+    if state is State.HTML_COMMENT:
+        return ""
+    safe_html = isinstance(value, SafeHTML)
+    text = format_value(value)
+    if state is State.TEXT:
+        if not safe_html and escaped_by != "html":
+            text = html_escape(text)
+        return text
+    if state is State.RCDATA:
+        if escaped_by != "html":
+            text = _replace(
+                text,
+                _HTML_NORM_PATTERN if safe_html else _HTML_PATTERN,
+                _HTML_NORM_TABLE if safe_html else _HTML_TABLE,
+            )
+        return text
+    if state is State.SCRIPT:
+        return _js_string(text) if context[6] else _js_value(value)
+    if state is State.STYLE:
+        return _css_value(text)
+    if state is State.ATTR_NAME:
+        return _html_name(text)
+    return _attribute_value(context, text, value, safe_html, escaped_by)
+
+
+def _attribute_value(context: Context, text: str, value: Any, safe_html: bool, escaped_by: str | None) -> str:
+    _, _, _, kind, delimiter, url_part, js_quote = context
+    if kind is AttrKind.URL:
+        if url_part is UrlPart.QUERY_OR_FRAGMENT:
+            if escaped_by != "urlquery":
+                text = _process_url(text, normalize=False)
+        else:
+            if url_part is UrlPart.NONE and not _is_safe_url(text):
+                text = "#" + FILTER_FAILSAFE
+            if escaped_by != "urlquery":
+                text = _process_url(text, normalize=True)
+    elif kind is AttrKind.JS:
+        text = _js_string(text) if js_quote else _js_value(value)
+    elif kind is AttrKind.CSS:
+        text = _css_value(text)
+    if escaped_by == "html":
+        return text
+    if delimiter == " ":
+        return _replace(text, _NOSPACE_PATTERN, _HTML_NOSPACE_TABLE)
+    if safe_html and kind is AttrKind.PLAIN:
+        return _replace(_strip_tags(text), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
+    return html_escape(text)
+
+
+def literal_transition(context: Context, text: str) -> tuple[str, Context]:
+    """What literal template text in `context` writes (comments stripped, stray `<`
+    escaped) and the context after it; a malformed tag raises TemplateExecError."""
+    writer = HTMLWriter(FLOW_LIMIT_CHARS)
+    writer.set_context(context)
+    writer.text(text)
+    return writer.result(), writer.context()
 
 
 def _html_name(text: str) -> str:

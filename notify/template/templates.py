@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from notify.template import nodes as n
+from notify.template.compiler import CompiledWriter, Compiler, Statement, run_program
 from notify.template.errors import TemplateError, TemplateExecError
 from notify.template.evaluator import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_MAX_STEPS, Evaluator, Writer
 from notify.template.functions import DEFAULT_FUNCTIONS, Function
@@ -39,7 +40,9 @@ class Templates:
         functions: Mapping[str, Function] | None = None,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         max_steps: int = DEFAULT_MAX_STEPS,
+        compiled: bool = True,
     ) -> None:
+        """`compiled=False` always interprets (the reference the compiled code is tested against)."""
         self.functions: Mapping[str, Function] = functions or DEFAULT_FUNCTIONS
         self.trees: dict[str, n.Tree] = {}
         self.max_output_chars = max_output_chars
@@ -48,6 +51,13 @@ class Templates:
             collections.OrderedDict()
         )
         self._html_verdicts: dict[n.Tree, str | None] = {}
+        # Compiled bodies per (top template, HTML?); None: left to the interpreter. Compilers
+        # per (template set, HTML?) share the compiled called templates.
+        self._programs: dict[tuple[n.Tree, bool], Statement | None] = {}
+        self._compilers: dict[tuple[int, bool], tuple[Mapping[str, n.Tree], Compiler]] = {}
+        # Renders the compiled code handed back to the interpreter (errors, limits).
+        self.fallbacks = 0
+        self.compiled = compiled
 
     @classmethod
     def with_defaults(cls, user_globs: Iterable[str] = (), **options: Any) -> Templates:
@@ -76,6 +86,8 @@ class Templates:
             self._associate(self.trees, tree_name, tree)
         self._parsed.clear()
         self._html_verdicts.clear()
+        self._programs.clear()
+        self._compilers.clear()
 
     @staticmethod
     def _associate(trees: dict[str, n.Tree], name: str, tree: n.Tree) -> None:
@@ -110,6 +122,36 @@ class Templates:
     def _run(self, top: n.Tree, trees: Mapping[str, n.Tree], data: Any, html: bool) -> str:
         if html:
             self._check_html(top, trees)
+        program = self._program(top, trees, html) if self.compiled else None
+        if program is not None:
+            evaluator = Evaluator(
+                trees, self.functions, CompiledWriter(self.max_output_chars), self.max_steps
+            )
+            try:
+                return run_program(program, evaluator, data)
+            except Exception:
+                # Errors and limits are reported by the interpreter, exactly as Go words them.
+                self.fallbacks += 1
+        return self._interpret(top, trees, data, html)
+
+    def _program(self, top: n.Tree, trees: Mapping[str, n.Tree], html: bool) -> Statement | None:
+        key = (top, html)
+        if key in self._programs:
+            return self._programs[key]
+        compiler_key = (id(trees), html)
+        known = self._compilers.get(compiler_key)
+        if known is None or known[0] is not trees:
+            if len(self._compilers) >= MAX_CACHED_TEXTS:
+                self._compilers.clear()
+            known = self._compilers[compiler_key] = (trees, Compiler(trees, self.functions, html))
+        if len(self._programs) >= MAX_CACHED_TEXTS:
+            self._programs.clear()
+        program = self._programs[key] = known[1].program(top)
+        return program
+
+    def _interpret(self, top: n.Tree, trees: Mapping[str, n.Tree], data: Any, html: bool) -> str:
+        writer: Writer
+        if html:
             writer = _html_writer(self.max_output_chars)
         else:
             writer = Writer(self.max_output_chars)
