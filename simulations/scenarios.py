@@ -26,7 +26,7 @@ from typing import Final
 
 from cluster.core import CoreConfig, alertmanager_defaults
 from cluster.core.node import push_pull_scale_ms
-from cluster.core.suspicion import suspicion_timeout_ms
+from cluster.core.suspicion import suspicion_window
 from simulations import checkers
 from simulations.faults import DelayModel, Flapping, LinkFaults
 from simulations.replicated import NFLOG, SILENCES
@@ -70,8 +70,8 @@ def lifeguard_off(config: CoreConfig) -> CoreConfig:
 
 
 def max_suspicion_ms(config: CoreConfig, nodes: int) -> int:
-    minimum = suspicion_timeout_ms(config.suspicion_mult, nodes, config.probe_interval_ms)
-    return minimum * max(1, config.suspicion_max_timeout_mult)
+    window = suspicion_window(config, nodes)
+    return max(window.max_ms, window.min_ms)
 
 
 def detection_bound_ms(config: CoreConfig, nodes: int) -> int:

@@ -120,7 +120,8 @@ def measure(scenario: str, nodes: int, seed: int, loss: float, knobs: Knobs) -> 
         v
         for d in checkers.detections(sim)
         for o, v in d.latencies.items()
-        if v is not None and not checkers.node_impaired(sim, sim.name_index[o], d.crashed_ms, d.crashed_ms + bound)
+        if v is not None
+        and not checkers.node_impaired(sim, sim.name_index[o], d.crashed_ms, d.crashed_ms + bound)
     ]
     undetected = sum(1 for d in checkers.detections(sim) for v in d.latencies.values() if v is None)
     return {
@@ -155,7 +156,7 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             per_run = [checkers.percentile(e["detection_ms"], 0.5) / 1000 for e in group if e["detection_ms"]]
             row["detection_p50_by_seed_s"] = per_run
             row["detection_p50_median_of_runs_s"] = statistics.median(per_run)
-        for key in (
+        for counter in (
             "undetected",
             "suspected_healthy",
             "dead_healthy",
@@ -163,7 +164,7 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "dead_impaired",
             "checker_false_deaths",
         ):
-            row[key] = sum(e[key] for e in group)
+            row[counter] = sum(e[counter] for e in group)
         row["cpu_s"] = sum(e["cpu_s"] for e in group)
         rows.append(row)
     return rows
@@ -190,7 +191,80 @@ def parse_knobs(text: str) -> Knobs:
     return Knobs(float(parts[0]), confirmations, int(parts[2]) if len(parts) > 2 else 6)
 
 
+def load(paths: list[str]) -> list[dict[str, Any]]:
+    """Raw entries from JSON-lines files; a later file's run replaces an earlier one's."""
+    found: dict[tuple[str, str, int, int, float], dict[str, Any]] = {}
+    for path in paths:
+        for line in pathlib.Path(path).read_text().splitlines():
+            entry = json.loads(line)
+            found[(entry["knobs"], entry["scenario"], entry["nodes"], entry["seed"], entry["loss"])] = entry
+    return list(found.values())
+
+
+def markdown_report(entries: list[dict[str, Any]]) -> str:
+    """Two tables: detection per size and loss, then deaths per size over every scenario."""
+    knobs_order = list(dict.fromkeys(e["knobs"] for e in entries))
+    sizes = sorted({e["nodes"] for e in entries})
+    losses = sorted({e["loss"] for e in entries})
+    lines = [
+        "Detection, median s (p99) over every observer of every crash, by loss "
+        + " / ".join(f"{x:.0%}" for x in losses),
+        "",
+        "| knobs | " + " | ".join(f"N = {n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for knobs in knobs_order:
+        cells = []
+        for nodes in sizes:
+            parts = []
+            for loss in losses:
+                detection = [
+                    v
+                    for e in entries
+                    if (e["knobs"], e["scenario"], e["nodes"], e["loss"]) == (knobs, "crash", nodes, loss)
+                    for v in e["detection_ms"]
+                ]
+                parts.append(
+                    f"{checkers.percentile(detection, 0.5) / 1000:.1f} "
+                    f"({checkers.percentile(detection, 0.99) / 1000:.1f})"
+                    if detection
+                    else "-"
+                )
+            cells.append(" / ".join(parts))
+        lines.append(f"| {knobs} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Deaths of running members / suspicion episodes, all scenarios and losses pooled: "
+        "healthy members; members that were slow or flapping at the time",
+        "",
+        "| knobs | " + " | ".join(f"N = {n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for knobs in knobs_order:
+        cells = []
+        for nodes in sizes:
+            group = [e for e in entries if e["knobs"] == knobs and e["nodes"] == nodes]
+            if not group:
+                cells.append("-")
+                continue
+
+            def total(key: str, group: list[dict[str, Any]] = group) -> int:
+                return sum(e[key] for e in group)
+
+            cells.append(
+                f"{total('dead_healthy')}/{total('suspected_healthy')}; "
+                f"{total('dead_impaired')}/{total('suspected_impaired')}"
+            )
+        lines.append(f"| {knobs} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["report"]:
+        print(markdown_report(load(argv[1:])), end="")
+        return 0
     parser = argparse.ArgumentParser(prog="python -m simulations.tuning", description=__doc__)
     parser.add_argument("--sizes", default="3,10,30,100")
     parser.add_argument("--seeds", type=int, default=3)

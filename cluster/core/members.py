@@ -39,7 +39,7 @@ from cluster.core.messages import (
     PushNodeState,
     Suspect,
 )
-from cluster.core.suspicion import Suspicion, expected_confirmations, suspicion_timeout_ms
+from cluster.core.suspicion import Suspicion, suspicion_window
 
 IPV4_BYTES = 4
 IPV6_BYTES = 16
@@ -276,10 +276,7 @@ class Membership:
         state.incarnation = message.incarnation
         state.state = NodeStateType.SUSPECT
         state.state_change_ms = now_ms
-        n = self.size
-        minimum = suspicion_timeout_ms(self.config.suspicion_mult, n, self.config.probe_interval_ms)
-        maximum = self.config.suspicion_max_timeout_mult * minimum
-        k = expected_confirmations(self.config.suspicion_mult, n, self.config.suspicion_confirmations)
+        k, minimum, maximum = suspicion_window(self.config, self.size)
         self.suspicions[message.node] = Suspicion.start(message.from_node, k, minimum, maximum, now_ms)
 
     def dead(self, message: Dead, now_ms: int) -> None:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
+from cluster.core.config import CoreConfig
+
+# memberlist's default SuspicionMult. Under tocsin's rule a suspicion that no other member
+# can confirm (a two-member cluster) lasts at least this many probe intervals, as long as
+# Alertmanager's: with nobody to tell a crash from a slow peer, only time can.
+MEMBERLIST_SUSPICION_MULT = 4
 # The first two suspicion intervals are spent expecting no confirmations: we have no phase
 # relationship with peers' probes, so k is the multiplier minus these two.
 CONFIRMATION_SLACK = 2
@@ -31,12 +38,35 @@ def expected_confirmations(suspicion_mult: float, cluster_size: int, confirmatio
     """k: how many independent confirmations bring the timeout down to the minimum. Zero
     when the cluster is too small to supply them (excluding ourselves and the suspect).
 
-    `confirmations` None is memberlist's rule, the multiplier minus CONFIRMATION_SLACK (a
-    multiplier below 3 thus expects none, which turns Lifeguard's dynamic suspicion off);
-    a number sets k directly (tocsin's tuning, see docs/simulations.md)."""
-    k = math.floor(suspicion_mult) - CONFIRMATION_SLACK if confirmations is None else confirmations
-    k = max(0, k)
-    return 0 if cluster_size - 2 < k else k
+    `confirmations` None is memberlist's rule: the multiplier minus CONFIRMATION_SLACK (a
+    multiplier below 3 thus expects none, which turns Lifeguard's dynamic suspicion off), and
+    none at all when the cluster cannot supply that many. A number is tocsin's rule (see
+    docs/simulations.md, "Suspicion tuning"): k is that number, but at most what the cluster
+    can supply, so in a 3-member cluster a suspicion still waits for the one other member's
+    confirmation instead of ending at the short minimum."""
+    others = cluster_size - 2
+    if confirmations is None:
+        k = max(0, math.floor(suspicion_mult) - CONFIRMATION_SLACK)
+        return 0 if others < k else k
+    return max(0, min(confirmations, others))
+
+
+class SuspicionWindow(NamedTuple):
+    """k confirmations bring a suspicion from `max_ms` down to `min_ms`."""
+
+    k: int
+    min_ms: int
+    max_ms: int
+
+
+def suspicion_window(config: CoreConfig, cluster_size: int) -> SuspicionWindow:
+    """The suspicion timing a member of a `cluster_size` cluster applies."""
+    minimum = suspicion_timeout_ms(config.suspicion_mult, cluster_size, config.probe_interval_ms)
+    k = expected_confirmations(config.suspicion_mult, cluster_size, config.suspicion_confirmations)
+    if k == 0 and config.suspicion_confirmations is not None:
+        floor = suspicion_timeout_ms(MEMBERLIST_SUSPICION_MULT, cluster_size, config.probe_interval_ms)
+        minimum = max(minimum, floor)
+    return SuspicionWindow(k, minimum, config.suspicion_max_timeout_mult * minimum)
 
 
 def remaining_suspicion_ms(confirmations: int, k: int, elapsed_ms: int, min_ms: int, max_ms: int) -> int:

@@ -24,7 +24,7 @@ from cluster.core.config import (
 )
 from cluster.core.members import MemberEvent, Membership
 from cluster.core.messages import Alive, NodeStateType, Suspect
-from cluster.core.suspicion import expected_confirmations, suspicion_timeout_ms
+from cluster.core.suspicion import expected_confirmations, suspicion_timeout_ms, suspicion_window
 
 VSN = (1, 5, 2, 0, 0, 0)
 
@@ -60,12 +60,17 @@ def test_whole_multipliers_keep_memberlist_values() -> None:
         (1, None, 50, 0),  # memberlist's -1 means the same as 0: never confirmed
         (1.5, None, 50, 0),
         (1, 2, 50, 2),  # tocsin: k set apart from the multiplier
-        (1, 3, 4, 0),  # two others cannot supply three confirmations
+        (4, None, 3, 0),  # memberlist: one other member cannot supply two, so none
+        (1, 3, 4, 2),  # tocsin: as many as the two other members can supply
+        (1, 2, 3, 1),
+        (1, 2, 2, 0),
         (1, 2, 4, 2),
         (1, -1, 50, 0),
     ],
 )
-def test_expected_confirmations(mult: float, confirmations: int | None, cluster_size: int, expected_k: int) -> None:
+def test_expected_confirmations(
+    mult: float, confirmations: int | None, cluster_size: int, expected_k: int
+) -> None:
     assert expected_confirmations(mult, cluster_size, confirmations) == expected_k
 
 
@@ -93,7 +98,9 @@ def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion() -> None:
 
 def _membership(config: CoreConfig, peers: int) -> Membership:
     events: list[MemberEvent] = []
-    membership = Membership(config, "local", 9094, random.Random(0), Awareness(8), BroadcastQueue(4), events.append)
+    membership = Membership(
+        config, "local", 9094, random.Random(0), Awareness(8), BroadcastQueue(4), events.append
+    )
     membership.alive(Alive(1, "local", bytes([10, 0, 0, 1]), 9094, b"", VSN), 0, bootstrap=True)
     for number in range(peers):
         name = f"peer-{number}"
@@ -122,3 +129,39 @@ def test_memberlist_rule_turns_dynamic_suspicion_off_below_three() -> None:
     membership = _membership(dataclasses.replace(alertmanager_defaults(), suspicion_mult=1.5), 99)
     membership.suspect(Suspect(1, "peer-7", "peer-1"), 1_000)
     assert membership.suspicions["peer-7"].deadline_ms == 4_000
+
+
+@pytest.mark.parametrize(
+    ("mult", "cluster_size", "expected"),
+    [
+        # tocsin's rule: k is what the cluster can supply, the ceiling 6x the floor.
+        (1.0, 100, (2, 2_000, 12_000)),
+        (1.5, 100, (2, 3_000, 18_000)),
+        (1.0, 3, (1, 1_000, 6_000)),
+        # Nobody else can confirm: never shorter than Alertmanager's 4 probe intervals.
+        (1.0, 2, (0, 4_000, 24_000)),
+        (6.0, 2, (0, 6_000, 36_000)),
+    ],
+)
+def test_suspicion_window_under_tocsins_rule(
+    mult: float, cluster_size: int, expected: tuple[int, int, int]
+) -> None:
+    config = with_suspicion_multiplier(alertmanager_defaults(), mult)
+    assert suspicion_window(config, cluster_size) == expected
+
+
+@pytest.mark.parametrize(
+    ("cluster_size", "expected"),
+    [(2, (0, 4_000, 24_000)), (3, (0, 4_000, 24_000)), (100, (2, 8_000, 48_000))],
+)
+def test_suspicion_window_under_memberlists_rule(cluster_size: int, expected: tuple[int, int, int]) -> None:
+    assert suspicion_window(alertmanager_defaults(), cluster_size) == expected
+
+
+def test_three_member_cluster_waits_for_the_other_members_word() -> None:
+    # memberlist would end this suspicion after the bare floor (k = 0 with one other member).
+    membership = _membership(with_suspicion_multiplier(alertmanager_defaults(), 1), 2)
+    membership.suspect(Suspect(1, "peer-0", "peer-1"), 0)
+    assert membership.suspicions["peer-0"].deadline_ms == 6_000
+    membership.suspect(Suspect(1, "peer-0", "local"), 500)  # our own probe failed too
+    assert membership.suspicions["peer-0"].deadline_ms == 1_000
