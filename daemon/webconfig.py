@@ -10,7 +10,8 @@ reads it (exporter-toolkit 0.8.2), plus the pieces that enforce it.
       cipher_suites, curve_preferences, min_version (TLS12), max_version (TLS13),
       prefer_server_cipher_suites
     http_server_config:
-      http2                 # default true (offered through ALPN when TLS is on)
+      http2                 # default true; validated, but tocsin serves HTTP/1.1 only
+                            # (ALPN offers http/1.1; every client falls back to it)
       headers               # a fixed list of security headers, some with fixed values
     basic_auth_users:       # user: bcrypt hash
       alice: $2y$10$...
@@ -311,7 +312,7 @@ def build_ssl_context(config: WebConfig) -> ssl.SSLContext:
         raise WebConfigError(f"failed to load X509KeyPair: {reason}") from None
     context.minimum_version = TLS_VERSIONS[tls.min_version]
     context.maximum_version = TLS_VERSIONS[tls.max_version]
-    # RFC 7540 §9.2.1: HTTP/2 over TLS must not use TLS compression.
+    # TLS compression leaks secrets (CRIME); Go never enables it either.
     context.options |= ssl.OP_NO_COMPRESSION
     if tls.prefer_server_cipher_suites:
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
@@ -331,7 +332,8 @@ def build_ssl_context(config: WebConfig) -> ssl.SSLContext:
     if tls.client_ca_file and verify_mode == ssl.CERT_NONE:
         raise WebConfigError("Client CA's have been configured without a Client Auth Policy")
     context.verify_mode = verify_mode
-    context.set_alpn_protocols(["h2", "http/1.1"] if config.http2 else ["http/1.1"])
+    # The API server speaks HTTP/1.1 only, so that is all ALPN offers, whatever `http2` says.
+    context.set_alpn_protocols(["http/1.1"])
     return context
 
 

@@ -1,6 +1,6 @@
-"""The HTTP surface: a thin ASGI router over the plain handlers, served by hypercorn's trio
-worker. It only translates: requests into handler arguments, `Response` values into ASGI
-messages; every decision about status codes and bodies lives in the handlers.
+"""The HTTP surface: a thin router over the plain handlers, served by `daemon.api.http1`.
+It only translates: parsed requests into handler arguments; every decision about status
+codes and bodies lives in the handlers, which return `Response` values.
 
 Layout, as Alertmanager 0.25 mounts it (reference §2.1, §2.3):
 - `<prefix>/api/v2/...`: the OpenAPI handler, wrapped in rs/cors' defaults. Unknown paths
@@ -15,7 +15,8 @@ Layout, as Alertmanager 0.25 mounts it (reference §2.1, §2.3):
 In front of all of it, per request (exporter-toolkit's order): the `--web.config.file`
 (`daemon.webconfig`: 500 while it is broken, basic auth 401, configured headers on every
 answer), then the body limits (413 per endpoint, 408 for a body that does not arrive).
-TLS, header-size and socket-read limits are hypercorn's, configured in `serve`.
+The HTTP/1.1 framing, TLS, the header-size limit and the read timeouts are
+`daemon.api.http1`'s; `serve` binds the listeners and hands each connection to it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import logging
 import math
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from urllib.parse import parse_qs
 import trio
 
 from daemon.api.alerts import AlertsAPI, GeneralAPI
+from daemon.api.http1 import RequestBody, RequestHead, listen_socket, serve_connection, socket_url
 from daemon.api.response import Response, framework_error
 from daemon.flags import format_go_duration
 from daemon.metrics import EXPOSITION_CONTENT_TYPE, Metrics
@@ -52,11 +55,8 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024
 # A client that announced a body but sends it slower than this is holding a connection and a
 # buffer for nothing (slowloris); Prometheus sends its batches in milliseconds.
 REQUEST_BODY_TIMEOUT_SECONDS = 60.0
-# Request line plus headers. Go allows 1 MiB; hypercorn's 16 KiB default is too tight for
-# UI links carrying many `filter` matchers, 64 KiB is not.
-MAX_REQUEST_HEADER_BYTES = 64 * 1024
-# Each socket read while a request arrives; bounds slow header delivery (slowloris).
-SOCKET_READ_TIMEOUT_SECONDS = 60
+# Pending connections the kernel queues for us; Go's listener takes the system's maximum.
+LISTEN_BACKLOG = socket.SOMAXCONN
 
 # rs/cors defaults.
 CORS_ALLOWED_METHODS = frozenset({"GET", "POST", "HEAD"})
@@ -91,16 +91,6 @@ def body_limit(method: str, path: str, prefix: str) -> int:
     return MAX_REQUEST_BODY_BYTES
 
 
-def _request_headers(scope: Mapping[str, Any]) -> dict[str, str]:
-    """Lower-case names; repeated headers joined with ", "."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
-
-
 def _apply_configured_headers(response: Response, configured: Mapping[str, str]) -> None:
     """`http_server_config.headers` win over the handler's headers of the same name."""
     if not configured:
@@ -118,6 +108,10 @@ def default_get_concurrency(configured: int) -> int:
 
 def _text(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
     return Response(status, text.encode(), TEXT_CONTENT_TYPE, [("X-Content-Type-Options", "nosniff"), *(headers or [])])
+
+
+def _too_large(limit: int) -> Response:
+    return _text(413, f"Request body too large: the limit for this endpoint is {limit} bytes.\n")
 
 
 def _not_found() -> Response:
@@ -159,7 +153,7 @@ class WebOptions:
 
 
 class ApiApplication:
-    """The ASGI application."""
+    """The application behind the HTTP server: limits, web config, routing."""
 
     def __init__(
         self,
@@ -187,35 +181,32 @@ class ApiApplication:
         self.web_config: WebConfigSource | None = None
         self._authenticator = BasicAuthenticator()
 
-    # ------------------------------------------------------------------ ASGI
+    # ------------------------------------------------------------------ entry
 
-    async def __call__(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        headers = _request_headers(scope)
+    async def respond(self, head: RequestHead, body_reader: RequestBody) -> Response:
+        """The answer to one request (the server leaves out the body of a HEAD answer)."""
+        headers = head.headers
         web_config: WebConfig | None = None
         if self.web_config is not None:
             try:
                 web_config = self.web_config.current()
             except WebConfigError:
                 # exporter-toolkit answers every request this way while the file is broken.
-                await self._send(send, _text(500, "Internal Server Error\n"), head=False)
-                return
-        refusal = await self.authorize(web_config, headers)
-        if refusal is None:
-            method, path = scope["method"], scope["path"]
-            body, refusal = await self._read_body(receive, headers, body_limit(method, path, self._prefix))
+                return _text(500, "Internal Server Error\n")
+            refusal = await self.authorize(web_config, headers)
+            if refusal is not None:
+                _apply_configured_headers(refusal, web_config.headers)
+                return refusal
+        method, path = head.method, head.path
+        body, refusal = await self._read_body(body_reader, headers, body_limit(method, path, self._prefix))
         if refusal is not None:
             response = refusal
         else:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            query = parse_qs(head.query_string, keep_blank_values=True) if head.query_string else {}
             response = await self.handle(Request(method, path, query, headers, body))
         if web_config is not None:
             _apply_configured_headers(response, web_config.headers)
-        await self._send(send, response, head=scope["method"] == "HEAD")
+        return response
 
     async def authorize(self, web_config: WebConfig | None, headers: Mapping[str, str]) -> Response | None:
         """None when the request may proceed, else the refusal (401 with a Basic challenge)."""
@@ -228,50 +219,29 @@ class ApiApplication:
             return _text(503, "Too many authentication attempts in progress, try again later.\n")
         return _text(401, "Unauthorized\n", [("WWW-Authenticate", "Basic")])
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def _read_body(
-        self, receive: Any, headers: Mapping[str, str], limit: int
+        self, body_reader: RequestBody, headers: Mapping[str, str], limit: int
     ) -> tuple[bytes, Response | None]:
         """The whole body, or a refusal: 413 past `limit` (announced or actual size), 408
         when the client takes longer than REQUEST_BODY_TIMEOUT_SECONDS to send it."""
-        too_large = _text(413, f"Request body too large: the limit for this endpoint is {limit} bytes.\n")
         announced = headers.get("content-length", "")
         if announced.isdigit() and int(announced) > limit:
-            return b"", too_large
+            return b"", _too_large(limit)
+        if announced == "0" or (not announced and "transfer-encoding" not in headers):
+            return b"", None
+        arrived = body_reader.complete_body()
+        if arrived is not None:
+            return arrived, None
         chunks: list[bytes] = []
         size = 0
         with trio.move_on_after(REQUEST_BODY_TIMEOUT_SECONDS):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    break
-                chunk = message.get("body", b"")
+            while chunk := await body_reader.receive():
                 size += len(chunk)
                 if size > limit:
-                    return b"", too_large
-                if chunk:
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            return b"".join(chunks), None
+                    return b"", _too_large(limit)
+                chunks.append(chunk)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks), None
         return b"", _text(408, f"Request body not received within {REQUEST_BODY_TIMEOUT_SECONDS:g}s.\n")
-
-    @staticmethod
-    async def _send(send: Any, response: Response, *, head: bool) -> None:
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
-        if response.content_type is not None:
-            headers.append((b"content-type", response.content_type.encode("latin-1")))
-        headers.append((b"content-length", str(len(response.body)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head else response.body})
 
     # ------------------------------------------------------------------ limits
 
@@ -291,6 +261,8 @@ class ApiApplication:
             self.metrics.http_requests_in_flight.dec()
 
     async def _with_timeout(self, request: Request) -> Response:
+        if self._timeout_seconds == math.inf:
+            return await self._route(request)
         with trio.move_on_after(self._timeout_seconds):
             return await self._route(request)
         return Response(503, self._timeout_text.encode(), TEXT_CONTENT_TYPE)
@@ -440,50 +412,35 @@ async def serve(
 ) -> None:
     """Serve until cancelled; reports the bound addresses (`http://host:port`, or `https://`
     with TLS) once listening. Raises before reporting when a bind fails (OSError) or the web
-    config file is invalid (WebConfigError, exporter-toolkit's message)."""
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio.run import worker_serve
-    from hypercorn.utils import wrap_app
-
+    config file is invalid (WebConfigError, exporter-toolkit's message). Cancellation ends
+    every connection at once: the composition root bounds shutdown, not the server."""
     if app.config_file:
         app.web_config = WebConfigSource(app.config_file)
     ssl_context = None
     if app.web_config is not None and app.web_config.initial.tls.enabled:
         ssl_context = app.web_config.server_context()
-
-    class ServerConfig(HypercornConfig):
-        def create_ssl_context(self) -> Any:
-            return ssl_context
-
-        @property
-        def ssl_enabled(self) -> bool:
-            return ssl_context is not None
-
-    config = ServerConfig()
-    config.bind = [hypercorn_bind(address) for address in listen_addresses]
-    config.include_server_header = False
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    # Shutdown is bounded by the composition root; in-flight requests are cancelled with it.
-    config.graceful_timeout = 0.0
-    config.h11_max_incomplete_size = MAX_REQUEST_HEADER_BYTES
-    config.h2_max_header_list_size = MAX_REQUEST_HEADER_BYTES
-    config.read_timeout = SOCKET_READ_TIMEOUT_SECONDS
-    # Bound here, outside hypercorn's nurseries, so a failure is a plain OSError for the caller.
-    sockets = config.create_sockets()
-    for listening_socket in (*sockets.secure_sockets, *sockets.insecure_sockets):
-        listening_socket.listen(config.backlog)
-        host, port = listening_socket.getsockname()[:2]
-        # exporter-toolkit's line, which operators grep for to confirm TLS is on.
-        http2 = ssl_context is not None and app.web_config is not None and app.web_config.initial.http2
+    sockets: list[socket.socket] = []
+    try:
+        for address in listen_addresses:
+            sockets.append(listen_socket(address, LISTEN_BACKLOG))
+    except BaseException:
+        for bound in sockets:
+            bound.close()
+        raise
+    scheme = "https" if ssl_context is not None else "http"
+    for listening_socket in sockets:
+        # exporter-toolkit's line, which operators grep for to confirm TLS is on. HTTP/2 is not
+        # served (nor offered through ALPN), whatever the web config's http2 says.
         logger.info(
             "TLS is enabled." if ssl_context is not None else "TLS is disabled.",
-            extra={"http2": str(http2).lower(), "address": f"{host}:{port}"},
+            extra={"http2": "false", "address": socket_url(listening_socket, scheme).split("://", 1)[1]},
         )
-    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, task_status=task_status)
+    urls = [socket_url(listening_socket, scheme) for listening_socket in sockets]
+    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(bound)) for bound in sockets]
 
+    async def handle_connection(stream: trio.SocketStream) -> None:
+        await serve_connection(stream, app.respond, ssl_context)
 
-def hypercorn_bind(address: str) -> str:
-    """Go's `:9093` (all interfaces) in hypercorn's `host:port` form."""
-    host, _, port = address.rpartition(":")
-    return f"{host or '0.0.0.0'}:{port}"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, handle_connection, listeners)
+        task_status.started(urls)

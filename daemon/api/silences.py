@@ -14,6 +14,7 @@ Every change is made durable (`commit`, the storage log's group commit) before t
 from __future__ import annotations
 
 import calendar
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -80,28 +81,39 @@ _MAX_OFFSET_HOURS = 24
 _MINUTES_PER_HOUR = 60
 
 
+@functools.lru_cache(maxsize=64)
+def _zone(zone: str) -> timezone | None:
+    """The fixed zone of `Z`, `±hh:mm` or `±hhmm`; None when Go would refuse the offset."""
+    if not zone or zone == "Z":
+        return UTC
+    digits = zone[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    # Go also takes +24:00, which Python cannot represent; we refuse it.
+    if hours >= _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    if not offset:
+        return UTC
+    return timezone(-offset if zone[0] == "-" else offset)
+
+
 def _build_time(parts: Sequence[str]) -> datetime | None:
-    year, month, day, hour, minute = (int(p) for p in parts[:5])
+    year = int(parts[0])
     second = int(parts[5]) if parts[5] else 0
     fraction, zone = parts[6] or "", parts[7]
-    if not (1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
-        return None
     if year < 1:
-        return ZERO_TIME  # Go can say year 0; Python cannot, and both are "long ago"
-    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        # Go can say year 0; Python cannot, and both are "long ago".
+        in_range = 1 <= int(parts[1]) <= 12 and int(parts[3]) < 24 and int(parts[4]) < 60 and second < 60
+        return ZERO_TIME if in_range else None
+    tz = _zone(zone)
+    if tz is None:
         return None
-    tz: timezone = UTC
-    if zone and zone != "Z":
-        digits = zone[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:])
-        # Go also takes +24:00, which Python cannot represent; we refuse it.
-        if hours >= _MAX_OFFSET_HOURS or minutes >= _MINUTES_PER_HOUR:
-            return None
-        offset = timedelta(hours=hours, minutes=minutes)
-        if offset:
-            tz = timezone(-offset if zone[0] == "-" else offset)
-    micros = int((fraction + "000000")[:6])
-    return datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
+    micros = int((fraction + "000000")[:6]) if fraction else 0
+    try:
+        # The constructor checks month, day of month, hour, minute and second as Go does.
+        return datetime(year, int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]), second, micros, tzinfo=tz)
+    except ValueError:
+        return None
 
 
 def _last_layout_error(text: str) -> str:
@@ -184,14 +196,15 @@ def _decode_failure(message: str) -> FrameworkError:
     return body_decode_failure("silence", message)
 
 
-def _decode_silence_body(body: bytes) -> dict[str, Any]:
-    """Decode and type-check like Go; returns the object (possibly with nulls)."""
+def _decode_silence_body(body: bytes) -> tuple[dict[str, Any], dict[str, datetime]]:
+    """Decode and type-check like Go; returns the object (possibly with nulls) and its
+    date-times, parsed."""
     try:
         document = decode_go_json(body)
     except GoJsonSyntaxError as error:
         raise _decode_failure(str(error)) from None
     if document is None:
-        return {}
+        return {}, {}
     if not isinstance(document, dict):
         raise _decode_failure(f"json: cannot unmarshal {json_kind(document)} into Go value of type {_ID_STRUCT}")
     silence_id = document.get("id")
@@ -200,6 +213,7 @@ def _decode_silence_body(body: bytes) -> dict[str, Any]:
     # Go keeps the first type mismatch but goes on decoding; a date-time that does not parse
     # aborts at once, so it wins over an earlier mismatch.
     first_mismatch: str | None = None
+    times: dict[str, datetime] = {}
     for key, value in document.items():
         if value is None:
             continue
@@ -210,7 +224,7 @@ def _decode_silence_body(body: bytes) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise _decode_failure(unmarshal_type_error(value, f"Silence.{key}", "string"))
             try:
-                parse_api_datetime(value)
+                times[key] = parse_api_datetime(value)
             except ValueError as error:
                 raise _decode_failure(str(error)) from None
         elif key == "matchers":
@@ -219,7 +233,7 @@ def _decode_silence_body(body: bytes) -> dict[str, Any]:
             first_mismatch = mismatch
     if first_mismatch is not None:
         raise _decode_failure(first_mismatch)
-    return document
+    return document, times
 
 
 def _matchers_type_error(value: Any) -> str | None:
@@ -267,7 +281,7 @@ def _validate_schema(document: Mapping[str, Any]) -> None:
         raise _required("startsAt")
 
 
-def _request_from_document(document: Mapping[str, Any]) -> SilenceRequest:
+def _request_from_document(document: Mapping[str, Any], times: Mapping[str, datetime]) -> SilenceRequest:
     specs = []
     for matcher in document["matchers"]:
         is_regex = matcher["isRegex"]
@@ -281,8 +295,8 @@ def _request_from_document(document: Mapping[str, Any]) -> SilenceRequest:
     return SilenceRequest(
         id=document.get("id") or "",
         matchers=tuple(specs),
-        starts_at=parse_api_datetime(document["startsAt"]),
-        ends_at=parse_api_datetime(document["endsAt"]),
+        starts_at=times["startsAt"],
+        ends_at=times["endsAt"],
         created_by=document["createdBy"],
         comment=document["comment"],
     )
@@ -387,11 +401,11 @@ class SilencesAPI:
         if not body.strip():
             return framework_error(422, CODE_REQUIRED, "silence in body is required")
         try:
-            document = _decode_silence_body(body)
+            document, times = _decode_silence_body(body)
             _validate_schema(document)
         except FrameworkError as error:
             return error.response
-        request = _request_from_document(document)
+        request = _request_from_document(document, times)
         if not request.starts_at < request.ends_at:
             return handler_error(400, "Failed to create silence: start time must be before end time")
         now = self._clock()

@@ -1,4 +1,4 @@
-"""Request limits on a real daemon socket (hypercorn in front of the router): oversized
+"""Request limits on a real daemon socket (daemon.api.http1 in front of the router): oversized
 headers get 431, oversized bodies 413 before they are read, whatever the framing."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.api.server import MAX_ALERTS_BODY_BYTES, MAX_REQUEST_BODY_BYTES, MAX_REQUEST_HEADER_BYTES
+from daemon.api.http1 import MAX_REQUEST_HEAD_BYTES
+from daemon.api.server import MAX_ALERTS_BODY_BYTES, MAX_REQUEST_BODY_BYTES
 from tests.conftest import require_tocsin
 from tests.helpers.processes import DaemonProcess, start_daemon
 
@@ -46,7 +47,7 @@ def exchange(daemon: DaemonProcess, request: bytes) -> bytes:
 
 
 def test_oversized_headers_get_431(daemon: DaemonProcess) -> None:
-    big = b"x" * (MAX_REQUEST_HEADER_BYTES * 3)
+    big = b"x" * (MAX_REQUEST_HEAD_BYTES * 3)
     answer = exchange(daemon, b"GET /-/ready HTTP/1.1\r\nHost: t\r\nX-Padding: " + big + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431")
     normal = exchange(daemon, b"GET /-/ready HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"x" * 8000 + b"\r\nConnection: close\r\n\r\n")

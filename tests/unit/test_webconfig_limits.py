@@ -1,4 +1,4 @@
-"""Request limits and the web config at the ASGI boundary: body size (413) per endpoint, the
+"""Request limits and the web config at the application's boundary: body size (413) per endpoint, the
 body read deadline (408, in virtual time), basic auth (401 before the body is read), the
 configured headers, and a web config file that breaks while serving (500)."""
 
@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 import pytest
 import trio
 import trio.testing
 
+from daemon.api.http1 import RequestHead, parse_request_head
+from daemon.api.response import Response
 from daemon.api.server import (
     MAX_ALERTS_BODY_BYTES,
     MAX_REQUEST_BODY_BYTES,
     REQUEST_BODY_TIMEOUT_SECONDS,
+    ApiApplication,
     body_limit,
 )
 from daemon.webconfig import WebConfigSource
@@ -25,52 +27,53 @@ from tests.unit.test_api import Fixture, application
 HASH = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
 
 
-def scope(method: str, path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "query_string": b"",
-        "headers": [(name.encode(), value.encode()) for name, value in (headers or {}).items()],
-    }
+def scope(method: str, path: str, headers: dict[str, str] | None = None) -> RequestHead:
+    """A request head as the HTTP server parses it off the wire."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: tocsin", *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    return parse_request_head(("\r\n".join(lines) + "\r\n\r\n").encode())
 
 
 class Exchange:
-    """Feeds body chunks to the app and records what it sends."""
+    """Feeds body chunks to the app and keeps its answer."""
 
     def __init__(self, chunks: list[bytes] | None, *, stall: bool = False) -> None:
         self.chunks = list(chunks or [])
         self.stall = stall
         self.received = 0
-        self.sent: list[dict[str, Any]] = []
+        self.response: Response | None = None
 
-    async def receive(self) -> dict[str, Any]:
+    def complete_body(self) -> bytes | None:
+        return None  # always streamed, so the limits apply while reading
+
+    async def receive(self) -> bytes:
         if not self.chunks:
             if self.stall:
                 await trio.sleep_forever()
-            return {"type": "http.request", "body": b"", "more_body": False}
-        chunk = self.chunks.pop(0)
+            return b""
         self.received += 1
-        return {"type": "http.request", "body": chunk, "more_body": bool(self.chunks) or self.stall}
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
+        return self.chunks.pop(0)
 
     @property
     def status(self) -> int:
-        return int(self.sent[0]["status"])
+        assert self.response is not None
+        return self.response.status
 
     @property
     def headers(self) -> dict[str, str]:
-        return {name.decode().lower(): value.decode() for name, value in self.sent[0]["headers"]}
+        assert self.response is not None
+        headers = {name.lower(): value for name, value in self.response.headers}
+        if self.response.content_type is not None:
+            headers["content-type"] = self.response.content_type
+        return headers
 
     @property
     def body(self) -> bytes:
-        return bytes(self.sent[1]["body"])
+        assert self.response is not None
+        return self.response.body
 
 
-async def run(app: Any, request_scope: dict[str, Any], exchange: Exchange) -> Exchange:
-    await app(request_scope, exchange.receive, exchange.send)
+async def run(app: ApiApplication, request: RequestHead, exchange: Exchange) -> Exchange:
+    exchange.response = await app.respond(request, exchange)
     return exchange
 
 
@@ -95,7 +98,8 @@ async def test_streamed_oversized_body_is_cut_off_at_the_limit() -> None:
     app = application(Fixture())
     chunk = b"x" * (256 * 1024)
     exchange = Exchange([chunk] * 8)
-    await run(app, scope("POST", "/api/v2/silences", {"content-type": "application/json"}), exchange)
+    streamed = {"content-type": "application/json", "transfer-encoding": "chunked"}
+    await run(app, scope("POST", "/api/v2/silences", streamed), exchange)
     assert exchange.status == 413
     assert exchange.received == 5  # stopped reading just past 1 MiB
 
@@ -104,15 +108,16 @@ async def test_alert_batches_may_be_larger_than_other_bodies() -> None:
     app = application(Fixture())
     alerts = b"[" + b",".join([b'{"labels":{"alertname":"Big","i":"%d"}}' % index for index in range(40_000)]) + b"]"
     assert len(alerts) > MAX_REQUEST_BODY_BYTES
-    exchange = await run(app, scope("POST", "/api/v2/alerts", {"content-type": "application/json"}), Exchange([alerts]))
+    headers = {"content-type": "application/json", "content-length": str(len(alerts))}
+    exchange = await run(app, scope("POST", "/api/v2/alerts", headers), Exchange([alerts]))
     assert exchange.status == 200
 
 
 async def test_a_body_that_never_finishes_gets_408(autojump_clock: trio.testing.MockClock) -> None:
     app = application(Fixture())
     started = trio.current_time()
-    exchange = await run(app, scope("POST", "/api/v2/silences", {"content-type": "application/json"}),
-                         Exchange([b"{"], stall=True))
+    headers = {"content-type": "application/json", "content-length": "2"}
+    exchange = await run(app, scope("POST", "/api/v2/silences", headers), Exchange([b"{"], stall=True))
     assert exchange.status == 408
     assert trio.current_time() - started == pytest.approx(REQUEST_BODY_TIMEOUT_SECONDS)
 
@@ -130,7 +135,8 @@ async def test_auth_headers_and_a_broken_file(tmp_path: Path) -> None:
     app = application(Fixture())
     app.web_config = WebConfigSource(str(path))
     # The body of an unauthenticated request is never read.
-    refused = await run(app, scope("POST", "/api/v2/silences", {"authorization": basic("ops", "nope")}), Exchange([b"{}"]))
+    unauthenticated = {"authorization": basic("ops", "nope"), "content-length": "2"}
+    refused = await run(app, scope("POST", "/api/v2/silences", unauthenticated), Exchange([b"{}"]))
     assert (refused.status, refused.body, refused.received) == (401, b"Unauthorized\n", 0)
     assert refused.headers["www-authenticate"] == "Basic"
     assert refused.headers["x-frame-options"] == "deny"
@@ -138,7 +144,8 @@ async def test_auth_headers_and_a_broken_file(tmp_path: Path) -> None:
     assert page.status == 200
     # A configured header replaces the UI's own policy instead of adding a second one.
     assert page.headers["content-security-policy"] == "default-src 'none'"
-    assert [name for name, _ in page.sent[0]["headers"]].count(b"Content-Security-Policy") == 1
+    assert page.response is not None
+    assert [name for name, _ in page.response.headers].count("Content-Security-Policy") == 1
     path.write_text("basic_auth_users: {ops: short}\n")
     broken = await run(app, scope("GET", "/-/healthy", {"authorization": basic("ops", "pw")}), Exchange(None))
     assert (broken.status, broken.body) == (500, b"Internal Server Error\n")

@@ -1,0 +1,729 @@
+"""The API's HTTP/1.1 server on trio: keep-alive connections, requests answered one at a time
+in arrival order (pipelining-safe), Content-Length and chunked bodies, `Expect:
+100-continue`, optional TLS (`trio.SSLStream`), and Go net/http's answers to requests it
+cannot parse, so clients see what Alertmanager's server would say.
+
+Two layers, as in h11:
+- pure functions: `find_head_end`, `parse_request_head` (raises `HttpError` with Go's status
+  and text), `ChunkedDecoder` (bytes in, body bytes out), `encode_response`;
+- `serve_connection`, the trio shell for one connection: it reads, feeds the pure part,
+  calls the handler and writes the answer.
+
+Why not hypercorn + ASGI (what the API ran on before): its per-request cost (h11 events, ASGI
+messages, a task group per request) was about two thirds of the CPU time of a silence
+creation; this server parses a request head in a few microseconds.
+
+Error boundary: `HttpError` is "the client sent something we refuse" (answered, then the
+connection closes); `ConnectionLost` is "the client went away mid-request" (nothing to answer);
+anything else a handler raises is our bug (logged, answered 500, connection closed).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Protocol
+from urllib.parse import unquote, unquote_to_bytes
+
+import trio
+
+from daemon.api.response import Response
+
+logger = logging.getLogger(__name__)
+
+# Request line plus headers. Go allows 1 MiB; 64 KiB leaves room for UI links carrying many
+# `filter` matchers and still bounds what one connection can make us buffer.
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+# Once the first byte of a request has arrived, the whole head must follow within this time:
+# a client trickling headers (slowloris) cannot hold a connection for long.
+REQUEST_HEAD_TIMEOUT_SECONDS = 60.0
+# An idle keep-alive connection is closed after this long. Go's server (Alertmanager's) keeps
+# idle connections forever; Prometheus's client drops its own after 5 minutes, so with 10 the
+# client closes first and never races a request against our close.
+IDLE_CONNECTION_TIMEOUT_SECONDS = 600.0
+# A TLS client must finish its handshake within this time.
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 60.0
+# Bytes asked of the socket per read: a whole alert batch of Prometheus's usually arrives in
+# one or two reads.
+RECEIVE_BYTES = 64 * 1024
+# A chunk-size line (hex size plus extensions) longer than this is garbage; Go's limit too.
+MAX_CHUNK_LINE_BYTES = 4096
+# Trailer section of a chunked body; bounded like the head it resembles.
+MAX_TRAILER_BYTES = MAX_REQUEST_HEAD_BYTES
+# A response body at least this large is sent after the head instead of joined to it (the
+# join would copy megabytes of JSON for nothing).
+SEPARATE_BODY_BYTES = 64 * 1024
+# After answering a request we refuse, we stop writing and read (and drop) what the client is
+# still sending for up to this long before closing, so the kernel does not reset the
+# connection before the client has read the answer (Go's server waits 500 ms too).
+CLOSE_LINGER_SECONDS = 0.5
+
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+# RFC 9110 token characters (method and header names).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than HTAB, CR and LF: one search over the whole head finds them.
+_STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Characters Go's httpguts.ValidHostHeader accepts in a Host header.
+_HOST = re.compile(r"[0-9A-Za-z!$%&'()*+,\-.:;=\[\]_~]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,16}")
+
+
+class HttpError(Exception):
+    """A request we refuse at the HTTP layer; answered as Go's net/http answers it, then the
+    connection closes."""
+
+    def __init__(self, status: int, detail: str = "", body: str | None = None) -> None:
+        reason = HTTPStatus(status).phrase
+        self.status = status
+        self.status_text = f"{reason}: {detail}" if detail else reason
+        self.body = body if body is not None else f"{status} {self.status_text}"
+        super().__init__(self.status_text)
+
+    def encode(self) -> bytes:
+        return (
+            f"HTTP/1.1 {self.status} {self.status_text}\r\nContent-Type: {_TEXT_CONTENT_TYPE}\r\n"
+            f"Connection: close\r\n\r\n{self.body}"
+        ).encode()
+
+
+class ConnectionLost(Exception):
+    """The client closed the connection in the middle of a request."""
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: str
+    target: str  # the request-target as sent
+    path: str  # percent-decoded
+    query_string: str  # as sent, after the `?`
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    http11: bool  # HTTP/1.1 (or a later 1.x); False for HTTP/1.0
+    keep_alive: bool
+    content_length: int  # -1 when the body is chunked
+    expect_continue: bool
+    # A non-empty Expect other than 100-continue: answered 417, as Go does.
+    unsupported_expectation: bool = False
+
+
+def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
+    """The index just past the blank line that ends the head, or -1. Lines may end in CRLF or
+    a bare LF, as Go accepts. `start` skips what an earlier call already scanned."""
+    crlf = buffer.find(b"\n\r\n", start)
+    bare = buffer.find(b"\n\n", start, len(buffer) if crlf < 0 else crlf + 1)
+    if bare >= 0:
+        return bare + 2
+    return crlf + 3 if crlf >= 0 else -1
+
+
+def _parse_version(version: str) -> tuple[int, int]:
+    """Go's ParseHTTPVersion: `HTTP/d.d` only."""
+    if version == "HTTP/1.1":
+        return 1, 1
+    if version == "HTTP/1.0":
+        return 1, 0
+    if len(version) != len("HTTP/1.1") or not version.startswith("HTTP/") or version[6] != ".":
+        raise HttpError(400)
+    major, minor = version[5], version[7]
+    if not (major.isdigit() and minor.isdigit() and major.isascii() and minor.isascii()):
+        raise HttpError(400)
+    return int(major), int(minor)
+
+
+def _decode_path(raw: str) -> str:
+    if "%" in raw and _BAD_ESCAPE.search(raw):
+        raise HttpError(400)
+    if raw.isascii():
+        return unquote(raw) if "%" in raw else raw
+    return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8", "replace")
+
+
+def _split_target(method: str, target: str) -> tuple[str, str]:
+    """(decoded path, raw query) of a request-target in any of its four forms."""
+    if target.startswith("/"):
+        raw_path, _, query = target.partition("?")
+        return _decode_path(raw_path), query
+    if target == "*":
+        return "*", ""
+    scheme = _SCHEME.match(target)
+    if scheme is not None:
+        rest = target[scheme.end() :]
+        slash = rest.find("/")
+        if slash < 0:
+            raw_path, _, query = "/", "", rest.partition("?")[2]
+        else:
+            raw_path, _, query = rest[slash:].partition("?")
+        return _decode_path(raw_path), query
+    if method == "CONNECT":
+        return "", ""  # authority-form: no path, which no route matches
+    raise HttpError(400)
+
+
+def _header_tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",")}
+
+
+def parse_request_head(head: bytes | bytearray) -> RequestHead:
+    """A request line and headers (through the blank line) as Go's net/http reads them;
+    raises HttpError with Go's answer for anything it refuses."""
+    text = head.decode("latin-1")
+    lines = text.split("\n")
+    request_line = lines[0].removesuffix("\r")
+    parts = request_line.split(" ", 2)
+    if len(parts) != 3:
+        raise HttpError(400)
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method) or _CONTROL.search(target):
+        raise HttpError(400)
+    major, minor = _parse_version(version)
+    if major != 1:
+        raise HttpError(505, "unsupported protocol version")
+    has_stray_controls = _STRAY_CONTROL.search(text) is not None
+    headers: dict[str, str] = {}
+    hosts: list[str] = []
+    lengths: list[str] = []
+    encodings: list[str] = []
+    last_name = ""
+    for raw_line in lines[1:]:
+        line = raw_line.removesuffix("\r")
+        if not line:
+            break
+        if line[0] in " \t":
+            if not last_name:
+                raise HttpError(400)  # Go: malformed MIME header initial line
+            continued = line.strip(" \t")
+            headers[last_name] = f"{headers[last_name]} {continued}"
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name:
+            raise HttpError(400)  # Go: malformed MIME header line
+        if not _TOKEN.fullmatch(name):
+            raise HttpError(400, "invalid header name")
+        value = value.strip(" \t")
+        if (has_stray_controls or "\r" in value) and _CONTROL.search(value):
+            raise HttpError(400, "invalid header value")
+        lowered = name.lower()
+        if lowered == "host":
+            hosts.append(value)
+        elif lowered == "content-length":
+            lengths.append(value)
+        elif lowered == "transfer-encoding":
+            encodings.append(value)
+        previous = headers.get(lowered)
+        headers[lowered] = value if previous is None else f"{previous}, {value}"
+        last_name = lowered
+    if len(hosts) > 1:
+        raise HttpError(400)
+    if not hosts and minor >= 1 and method != "CONNECT":
+        raise HttpError(400, "missing required Host header")
+    if hosts and not _HOST.fullmatch(hosts[0]):
+        raise HttpError(400, "malformed Host header")
+    path, query_string = _split_target(method, target)
+    http11 = minor >= 1
+    content_length = _body_length(lengths, encodings if http11 else [])
+    connection = headers.get("connection")
+    tokens = _header_tokens(connection) if connection else set()
+    keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
+    expect = headers.get("expect", "")
+    expect_continue = False
+    if expect.lower() == "100-continue":
+        expect_continue = http11 and content_length != 0
+    return RequestHead(
+        method,
+        target,
+        path,
+        query_string,
+        headers,
+        http11,
+        keep_alive,
+        content_length,
+        expect_continue,
+        unsupported_expectation=bool(expect) and expect.lower() != "100-continue",
+    )
+
+
+def _body_length(lengths: list[str], encodings: list[str]) -> int:
+    """The body's length from its framing headers, -1 for chunked (which wins over any
+    Content-Length, as in Go)."""
+    if encodings:
+        if len(encodings) > 1 or encodings[0].lower() != "chunked":
+            raise HttpError(501, body="Unsupported transfer encoding")
+        return -1
+    if not lengths:
+        return 0
+    first = lengths[0]
+    if any(other != first for other in lengths[1:]):
+        raise HttpError(400)  # Go: multiple Content-Length headers
+    if first == "":
+        return 0
+    if not (first.isascii() and first.isdigit()) or len(first) > len(str(2**63 - 1)):
+        raise HttpError(400)  # Go: bad Content-Length
+    return int(first)
+
+
+class ChunkedDecoder:
+    """Sans-IO decoder of a chunked body: `feed` takes bytes from the connection and returns
+    the body bytes they complete and how many input bytes it consumed; `done` once the
+    last chunk and its trailers have been read."""
+
+    def __init__(self) -> None:
+        self._remaining = 0  # data bytes left in the current chunk
+        self._state = "size"  # size | data | data-end | trailers | done
+        self._trailer_bytes = 0
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    def feed(self, data: bytes | bytearray) -> tuple[bytes, int]:
+        """Body bytes decodable from the start of `data`, and the number of bytes consumed."""
+        pieces: list[bytes] = []
+        position = 0
+        size = len(data)
+        while position < size and self._state != "done":
+            state = self._state
+            if state == "data":
+                take = min(self._remaining, size - position)
+                pieces.append(bytes(data[position : position + take]))
+                position += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = "data-end"
+                continue
+            if state == "data-end":
+                # Exactly CRLF after the data, as Go's chunked reader demands.
+                ending = bytes(data[position : position + 2])
+                if ending != b"\r\n"[: len(ending)]:
+                    raise HttpError(400)
+                if len(ending) < 2:
+                    break
+                position += 2
+                self._state = "size"
+                continue
+            line_end = data.find(b"\n", position)
+            if line_end < 0:
+                pending = size - position
+                limit = MAX_CHUNK_LINE_BYTES if state != "trailers" else MAX_TRAILER_BYTES - self._trailer_bytes
+                if pending > limit:
+                    raise HttpError(400)
+                break
+            line = bytes(data[position:line_end]).removesuffix(b"\r")
+            position = line_end + 1
+            if state == "size":
+                self._remaining = _chunk_size(line)
+                self._state = "data" if self._remaining else "trailers"
+            else:  # trailers, through an empty line; their content is not used
+                self._trailer_bytes += len(line) + 2
+                if self._trailer_bytes > MAX_TRAILER_BYTES:
+                    raise HttpError(431)
+                if not line:
+                    self._state = "done"
+        return b"".join(pieces), position
+
+
+def _chunk_size(line: bytes) -> int:
+    if len(line) > MAX_CHUNK_LINE_BYTES:
+        raise HttpError(400)
+    digits = line.split(b";", 1)[0].rstrip(b" \t").decode("latin-1")
+    if not _HEX.fullmatch(digits):
+        raise HttpError(400)
+    return int(digits, 16)
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} status code {status}"  # Go's text for a code it has no name for
+
+
+_STATUS_LINES: dict[int, str] = {status.value: _status_line(status.value) for status in HTTPStatus}
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class _DateCache:
+    """The Date header, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._text = formatdate(second, usegmt=True)
+        return self._text
+
+
+_dates = _DateCache()
+
+
+def _header_value(value: str) -> str:
+    # Go's header writer turns newlines into spaces, so no value can split the response.
+    if "\r" in value or "\n" in value:
+        return value.replace("\r", " ").replace("\n", " ")
+    return value
+
+
+def encode_response_head(
+    response: Response, *, http11: bool, body_length: int | None, connection: str | None, date: str
+) -> bytes:
+    """Status line and headers: the handler's headers sorted by name (Go writes its header map
+    sorted), then Date, Content-Length (None: none), Connection (None: none)."""
+    lines = [f"HTTP/1.{1 if http11 else 0} {_STATUS_LINES.get(response.status) or _status_line(response.status)}"]
+    headers = response.headers
+    if response.content_type is not None:
+        headers = [*headers, ("Content-Type", response.content_type)]
+    if len(headers) > 1:
+        headers = sorted(headers, key=lambda header: header[0].lower())
+    lines.extend(f"{name}: {_header_value(value)}" for name, value in headers)
+    lines.append(f"Date: {date}")
+    if body_length is not None:
+        lines.append(f"Content-Length: {body_length}")
+    if connection is not None:
+        lines.append(f"Connection: {connection}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode()
+
+
+# ------------------------------------------------------------------------------ the shell
+
+
+class RequestBody(Protocol):
+    """How a handler reads the body of its request."""
+
+    def complete_body(self) -> bytes | None:
+        """The whole body if it has already arrived (taking it), else None: then `receive`."""
+
+    async def receive(self) -> bytes:
+        """The next piece of the body; b"" once it is complete."""
+
+
+Handler = Callable[[RequestHead, RequestBody], Awaitable[Response]]
+
+
+class _ByteStream(Protocol):
+    """What a connection needs of its transport: a plain socket or a TLS stream."""
+
+    async def receive_some(self, max_bytes: int) -> bytes: ...
+
+    async def send_all(self, data: bytes) -> None: ...
+
+    async def send_eof(self) -> None: ...
+
+
+class _SocketBytes:
+    """A plain TCP connection straight on the trio socket: trio.SocketStream's conflict
+    detection and error translation cost more per request than parsing it."""
+
+    def __init__(self, connection: trio.socket.SocketType) -> None:
+        self._socket = connection
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        try:
+            return await self._socket.recv(max_bytes)
+        except OSError as error:
+            raise ConnectionLost from error
+
+    async def send_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                sent = await self._socket.send(view)
+                view = view[sent:]
+        except OSError as error:
+            raise ConnectionLost from error
+
+    async def send_eof(self) -> None:
+        await trio.lowlevel.checkpoint()
+        try:
+            self._socket.shutdown(socket.SHUT_WR)
+        except OSError as error:
+            raise ConnectionLost from error
+
+
+class _StreamBytes:
+    """Any trio stream: TLS (which has no half-close: closing sends close_notify) or, in
+    tests, an in-memory one."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        return bytes(await self._stream.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes) -> None:
+        await self._stream.send_all(data)
+
+    async def send_eof(self) -> None:
+        if isinstance(self._stream, trio.abc.HalfCloseableStream):
+            await self._stream.send_eof()
+        else:
+            await trio.lowlevel.checkpoint()
+
+
+class _Connection:
+    """One client connection: requests in, answers out, strictly one after the other."""
+
+    def __init__(self, stream: _ByteStream, handler: Handler) -> None:
+        self._stream = stream
+        self._handler = handler
+        self._buffer = bytearray()
+        # One scope for the whole connection, its deadline moved per phase: the idle or head
+        # timeout while a request head is awaited, none while a handler runs (a cancel scope
+        # per request costs more than parsing the request).
+        self._timeouts = trio.CancelScope()
+        # Body state of the request being handled.
+        self._body_remaining = 0  # Content-Length bytes not yet handed out
+        self._chunked: ChunkedDecoder | None = None
+        self._continue_pending = False
+
+    async def run(self) -> None:
+        with self._timeouts:
+            while True:
+                head_bytes = await self._read_head()
+                if head_bytes is None:
+                    return
+                try:
+                    request = parse_request_head(head_bytes)
+                except HttpError as error:
+                    await self._refuse(error)
+                    return
+                if not await self._answer(request):
+                    await self._close_gracefully()
+                    return
+
+    async def _answer(self, request: RequestHead) -> bool:
+        """Handle one request; True when the connection stays open for the next."""
+        if request.unsupported_expectation:
+            await self._send(request, Response(417), keep_alive=False)
+            return False
+        if request.method == "OPTIONS" and request.target == "*":
+            # Go's server answers this itself, before any handler.
+            await self._send(request, Response(200), keep_alive=request.keep_alive)
+            return request.keep_alive
+        self._chunked = ChunkedDecoder() if request.content_length < 0 else None
+        self._body_remaining = max(request.content_length, 0)
+        self._continue_pending = request.expect_continue
+        try:
+            response = await self._handler(request, self)
+        except HttpError as error:
+            await self._stream.send_all(error.encode())
+            return False
+        except (ConnectionLost, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise
+        except Exception:
+            logger.exception("Error while serving a request", extra={"method": request.method, "path": request.path})
+            await self._send(request, Response(500, b"Internal Server Error\n", _TEXT_CONTENT_TYPE), keep_alive=False)
+            return False
+        keep_alive = request.keep_alive and self._discard_unread_body()
+        await self._send(request, response, keep_alive=keep_alive)
+        return keep_alive
+
+    # -- reading
+
+    async def _read_head(self) -> bytes | None:
+        """The next request's head, or None when the client closed or timed out."""
+        buffer = self._buffer
+        end = find_head_end(buffer)
+        if end < 0:
+            timeouts = self._timeouts
+            scanned = len(buffer)
+            waiting_since_idle = not buffer
+            timeout = IDLE_CONNECTION_TIMEOUT_SECONDS if waiting_since_idle else REQUEST_HEAD_TIMEOUT_SECONDS
+            timeouts.deadline = trio.current_time() + timeout
+            while end < 0:
+                if len(buffer) > MAX_REQUEST_HEAD_BYTES:
+                    await self._refuse(HttpError(431))
+                    return None
+                data = await self._stream.receive_some(RECEIVE_BYTES)
+                if not data:
+                    return None
+                if waiting_since_idle:
+                    waiting_since_idle = False
+                    timeouts.deadline = trio.current_time() + REQUEST_HEAD_TIMEOUT_SECONDS
+                buffer += data
+                # The blank line may straddle the previous read: rescan its last bytes.
+                end = find_head_end(buffer, max(0, scanned - 2))
+                scanned = len(buffer)
+            timeouts.deadline = math.inf
+        if end > MAX_REQUEST_HEAD_BYTES:
+            await self._refuse(HttpError(431))
+            return None
+        head = bytes(buffer[:end])
+        del buffer[:end]
+        return head
+
+    async def _fill(self) -> None:
+        data = await self._stream.receive_some(RECEIVE_BYTES)
+        if not data:
+            raise ConnectionLost
+        self._buffer += data
+
+    def complete_body(self) -> bytes | None:
+        if self._chunked is not None or self._continue_pending:
+            return None
+        remaining = self._body_remaining
+        buffer = self._buffer
+        if len(buffer) < remaining:
+            return None
+        self._body_remaining = 0
+        if len(buffer) == remaining:
+            body = bytes(buffer)
+            buffer.clear()
+            return body
+        body = bytes(buffer[:remaining])
+        del buffer[:remaining]
+        return body
+
+    async def receive(self) -> bytes:
+        if self._continue_pending:
+            self._continue_pending = False
+            await self._stream.send_all(CONTINUE_RESPONSE)
+        buffer = self._buffer
+        decoder = self._chunked
+        if decoder is None:
+            remaining = self._body_remaining
+            if remaining == 0:
+                return b""
+            if not buffer:
+                await self._fill()
+            if len(buffer) <= remaining:
+                piece = bytes(buffer)
+                buffer.clear()
+            else:
+                piece = bytes(buffer[:remaining])
+                del buffer[:remaining]
+            self._body_remaining = remaining - len(piece)
+            return piece
+        while not decoder.done:
+            if buffer:
+                piece, consumed = decoder.feed(buffer)
+                del buffer[:consumed]
+                if piece:
+                    return piece
+                if decoder.done:
+                    break
+            await self._fill()
+        return b""
+
+    def _discard_unread_body(self) -> bool:
+        """Skip what the handler left unread of the body if it has already arrived; False when
+        the connection cannot be reused (the rest is still on its way, or was never asked
+        for after `Expect: 100-continue`)."""
+        if self._continue_pending:
+            return False
+        if self._chunked is not None:
+            if not self._chunked.done:
+                try:
+                    _, consumed = self._chunked.feed(self._buffer)
+                except HttpError:
+                    return False
+                del self._buffer[:consumed]
+            return self._chunked.done
+        if self._body_remaining:
+            if len(self._buffer) < self._body_remaining:
+                return False
+            del self._buffer[: self._body_remaining]
+            self._body_remaining = 0
+        return True
+
+    # -- writing
+
+    async def _send(self, request: RequestHead, response: Response, *, keep_alive: bool) -> None:
+        body = response.body
+        if response.status in _NO_BODY_STATUSES or 100 <= response.status < 200:
+            body_length: int | None = None
+            body = b""
+        else:
+            body_length = len(body)
+            if request.method == "HEAD":
+                body = b""
+        # HTTP/1.1 says when it closes; HTTP/1.0 says when it stays open (closing is implied).
+        if request.http11:
+            connection: str | None = None if keep_alive else "close"
+        else:
+            connection = "keep-alive" if keep_alive else None
+        head = encode_response_head(
+            response, http11=request.http11, body_length=body_length, connection=connection, date=_dates.now()
+        )
+        if len(body) < SEPARATE_BODY_BYTES:
+            await self._stream.send_all(head + body)
+        else:
+            await self._stream.send_all(head)
+            await self._stream.send_all(body)
+
+    async def _refuse(self, error: HttpError) -> None:
+        await self._stream.send_all(error.encode())
+        await self._close_gracefully()
+
+    async def _close_gracefully(self) -> None:
+        """Half-close, then drop what the client still sends for a moment: closing with
+        unread data would reset the connection and could destroy our answer in flight."""
+        await self._stream.send_eof()
+        self._timeouts.deadline = trio.current_time() + CLOSE_LINGER_SECONDS
+        while await self._stream.receive_some(RECEIVE_BYTES):
+            pass
+
+
+async def serve_connection(
+    stream: trio.abc.Stream, handler: Handler, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Serve one accepted connection until it closes. Never raises for client behaviour."""
+    transport: _ByteStream
+    try:
+        if ssl_context is not None:
+            stream = trio.SSLStream(stream, ssl_context, server_side=True, https_compatible=True)
+            with trio.fail_after(TLS_HANDSHAKE_TIMEOUT_SECONDS):
+                await stream.do_handshake()
+        if isinstance(stream, trio.SocketStream):
+            transport = _SocketBytes(stream.socket)
+        else:
+            transport = _StreamBytes(stream)
+        await _Connection(transport, handler).run()
+    except (trio.TooSlowError, ConnectionLost, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+def listen_socket(address: str, backlog: int) -> socket.socket:
+    """A bound, listening TCP socket for Go's `host:port` (`:port`: every IPv4 interface)."""
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, int(port_text)))
+        listener.listen(backlog)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def socket_url(listener: socket.socket, scheme: str) -> str:
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if listener.family == socket.AF_INET6 else host
+    return f"{scheme}://{shown}:{port}"
