@@ -43,6 +43,10 @@ MAX_INBOUND_STREAMS: Final = 128
 # With port 0 the kernel picks a TCP port that may be taken for UDP; memberlist retries
 # the pair 10 times, so do we.
 PORT_PAIR_ATTEMPTS: Final = 10
+# Datagrams handled per readiness wake-up before yielding to other tasks: a burst (a
+# compound of gossip from each peer) is drained without a scheduler pass per packet, but a
+# flood cannot starve the rest of the process.
+MAX_DATAGRAMS_PER_WAKEUP: Final = 64
 
 
 class TransportError(Exception):
@@ -114,18 +118,22 @@ class NetTransport:
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl
         self._client_server_name = client_server_name
-        self._udp: trio.socket.SocketType | None = None
+        # The bound UDP socket, used directly (non-blocking) rather than through trio's
+        # socket wrapper, whose every send and receive also yields to the scheduler: an
+        # idle replica's CPU time is mostly scheduler passes.
+        self._udp: stdlib_socket.socket | None = None
         self._inbound = trio.CapacityLimiter(MAX_INBOUND_STREAMS)
 
-    async def _bind(self) -> tuple[list[trio.SocketListener], trio.socket.SocketType]:
+    async def _bind(self) -> tuple[list[trio.SocketListener], stdlib_socket.socket]:
         family = address_family(self.host)
         last_error: OSError | None = None
         for _ in range(PORT_PAIR_ATTEMPTS):
             listeners = await trio.open_tcp_listeners(self.port, host=self.host or None)
             port = listeners[0].socket.getsockname()[1]
-            udp = trio.socket.socket(family, stdlib_socket.SOCK_DGRAM)
+            udp = stdlib_socket.socket(family, stdlib_socket.SOCK_DGRAM)
             try:
-                await udp.bind((self.host, port))
+                # trio's bind resolves a host name without blocking; it sets non-blocking too.
+                await trio.socket.from_stdlib_socket(udp).bind((self.host, port))
             except OSError as error:
                 udp.close()
                 for listener in listeners:
@@ -175,20 +183,32 @@ class NetTransport:
 
         return serve_one
 
-    async def _receive_packets(self, udp: trio.socket.SocketType, handler: TransportHandler) -> None:
+    async def _receive_packets(self, udp: stdlib_socket.socket, handler: TransportHandler) -> None:
         while True:
-            try:
-                data, src = await udp.recvfrom(MAX_DATAGRAM_BYTES)
-            except OSError as error:
-                # ICMP errors from earlier sends surface here on some systems; keep going.
-                logger.debug("UDP receive error: %s", error)
-                continue
-            await handler.packet_received(Address(str(src[0]), int(src[1])), data)
+            await trio.lowlevel.wait_readable(udp)
+            for _ in range(MAX_DATAGRAMS_PER_WAKEUP):
+                try:
+                    data, src = udp.recvfrom(MAX_DATAGRAM_BYTES)
+                except BlockingIOError:
+                    break
+                except OSError as error:
+                    # ICMP errors from earlier sends surface here on some systems; keep going.
+                    logger.debug("UDP receive error: %s", error)
+                    continue
+                await handler.packet_received(Address(str(src[0]), int(src[1])), data)
 
     async def send_packet(self, dest: Address, data: bytes) -> None:
-        if self._udp is None:
+        """Send one datagram; `dest.host` is an IP address (the core only knows those), so
+        the send never resolves a name. Waits only when the socket's buffer is full."""
+        udp = self._udp
+        if udp is None:
             raise OSError(errno.ENOTCONN, "transport is not serving")
-        await self._udp.sendto(data, (dest.host, dest.port))
+        while True:
+            try:
+                udp.sendto(data, (dest.host, dest.port))
+                return
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(udp)
 
     async def connect(self, dest: Address) -> trio.abc.Stream:
         stream = await trio.open_tcp_stream(dest.host, dest.port)

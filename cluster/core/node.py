@@ -45,6 +45,8 @@ from cluster.core.messages import (
     PROTOCOL_VERSION_WITH_NACKS,
     Ack,
     Alive,
+    Compress,
+    CompressionType,
     Dead,
     ErrResp,
     IndirectPing,
@@ -68,6 +70,13 @@ PUSH_PULL_SCALE_THRESHOLD: Final = 32
 # push/pulls, and a shell that lost track of streams must not grow our memory.
 MAX_PENDING_STREAMS: Final = 128
 SEQ_NO_MODULUS: Final = 1 << 32
+# memberlist's `compress` message around an empty LZW body (type byte, msgpack map of Algo
+# and Buf); a body of up to 255 bytes keeps the same one-byte length.
+COMPRESS_ENVELOPE_BYTES: Final = len(codec.encode_compress(Compress(CompressionType.LZW, b"")))
+# Go's LZW writer emits a clear code, one code per phrase and an end code, none narrower.
+LZW_MIN_CODE_BITS: Final = 9
+LZW_FRAMING_CODES: Final = 2
+BITS_PER_BYTE: Final = 8
 
 
 class LocalState(Protocol):
@@ -124,6 +133,17 @@ class PushPullCompleted:
 
 
 Event = MemberEvent | PushPullCompleted
+
+
+def compressed_size_lower_bound(size: int) -> int:
+    """No `compress` message holding `size` bytes is smaller than this. The i-th LZW phrase
+    is at most i bytes long (each table entry extends an earlier phrase by one byte), so
+    `size` bytes take at least k phrases with k(k+1)/2 >= size."""
+    phrases = math.isqrt(2 * size)
+    while phrases * (phrases + 1) // 2 < size:
+        phrases += 1
+    bits = (phrases + LZW_FRAMING_CODES) * LZW_MIN_CODE_BITS
+    return COMPRESS_ENVELOPE_BYTES + -(-bits // BITS_PER_BYTE)
 
 
 def push_pull_scale_ms(interval_ms: int, cluster_size: int) -> int:
@@ -630,7 +650,9 @@ class Node:
         self._send_raw(dest, packet, node)
 
     def _send_raw(self, dest: Address, packet: bytes, node: NodeState | None = None) -> None:
-        if self.config.enable_compression:
+        # memberlist sends the compressed form only when it is smaller; for tiny packets
+        # (acks) it provably is not, and pure-Python LZW is the costliest part of an ack.
+        if self.config.enable_compression and compressed_size_lower_bound(len(packet)) < len(packet):
             compressed = codec.compress_message(packet)
             if len(compressed) < len(packet):
                 packet = compressed

@@ -1,4 +1,5 @@
-"""Gossip rounds with nothing to send are skipped, and their deadlines slept through.
+"""Idle cost: gossip rounds with nothing to send are skipped (and their deadlines slept
+through); packets too small to compress are not run through LZW.
 
 memberlist runs a gossip round every gossip interval and sends nothing when no broadcast is
 queued; the core skips such rounds (no wake-up for the shell) when its delegate can say that
@@ -10,11 +11,15 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import hypothesis
+import hypothesis.strategies as st
+import pytest
+
 from cluster.core import codec
 from cluster.core.config import CoreConfig
 from cluster.core.members import Address
 from cluster.core.messages import Ack, Alive, Ping
-from cluster.core.node import Node, PacketOut, StreamOut
+from cluster.core.node import Node, PacketOut, StreamOut, compressed_size_lower_bound
 
 GOSSIP_MS = 200
 # Long enough for the membership news of a two-node cluster to run out its transmits.
@@ -166,3 +171,37 @@ def test_push_pull_streams_are_unaffected() -> None:
     node.tick(node._next_push_pull_ms)
     streams = [out for out in node.take_outgoing() if isinstance(out, StreamOut)]
     assert len(streams) == 1 and streams[0].expects_reply
+
+
+# --- compression skipped where it cannot shrink the packet ----------------------------------
+
+
+@hypothesis.given(st.binary(max_size=400))
+def test_compressed_size_lower_bound_holds(data: bytes) -> None:
+    assert len(codec.compress_message(data)) >= compressed_size_lower_bound(len(data))
+
+
+@pytest.mark.parametrize("size", range(0, 300))
+def test_lower_bound_holds_for_the_most_compressible_input(size: int) -> None:
+    # One repeated byte gives LZW its longest possible phrases (1, 2, 3, ... bytes).
+    compressed = len(codec.compress_message(b"\0" * size))
+    assert compressed >= compressed_size_lower_bound(size)
+    # ... and the bound is tight there, up to the padding of the last byte and the code
+    # widths growing past 9 bits.
+    assert compressed - compressed_size_lower_bound(size) <= 2 + size // 100
+
+
+def test_acks_are_sent_uncompressed_and_pings_still_try() -> None:
+    node, _ = node_with_peer(None)  # nothing left to piggyback
+    assert node.config.enable_compression
+    ack = codec.encode_message(Ack(4_000_000_000, b""))
+    assert compressed_size_lower_bound(len(ack)) >= len(ack)
+    ping = codec.encode_message(Ping(7, "a", bytes([10, 0, 0, 2]), 7946, "peer-with-a-name"))
+    node.receive_packet(PEER, ping, SETTLE_MS)
+    (out,) = node.take_outgoing()
+    assert isinstance(out, PacketOut)
+    assert list(codec.decode_packet(out.data).messages) == [Ack(7, b"")]
+    assert out.data[0] != codec.MessageType.COMPRESS
+    # The probe's ping is big enough that LZW might shrink it, so it is still tried (and
+    # sent plain because it did not shrink).
+    assert compressed_size_lower_bound(len(ping)) < len(ping)
