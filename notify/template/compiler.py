@@ -33,14 +33,14 @@ from notify.template.functions import Function, is_true
 from notify.template.gofmt import NO_VALUE, GoValue, NoValue, format_value
 from notify.template.html import Context, escape_value, html_escape, literal_transition, value_context
 
-# (evaluator, dot) -> None: writes output.
-Statement = Callable[[Evaluator, Any], None]
-# (evaluator, dot) -> the pipeline's value.
-Expression = Callable[[Evaluator, Any], Any]
-# (evaluator, dot, final) -> a command's value; `final` is the previous command's or _MISSING.
-Command = Callable[[Evaluator, Any, Any], Any]
-# (evaluator, dot, Go parameter type) -> an argument checked against that type.
-Argument = Callable[[Evaluator, Any, str], Any]
+# (run, dot) -> None: writes output.
+Statement = Callable[["CompiledEvaluator", Any], None]
+# (run, dot) -> the pipeline's value.
+Expression = Callable[["CompiledEvaluator", Any], Any]
+# (run, dot, final) -> a command's value; `final` is the previous command's or _MISSING.
+Command = Callable[["CompiledEvaluator", Any, Any], Any]
+# (run, dot, Go parameter type) -> an argument checked against that type.
+Argument = Callable[["CompiledEvaluator", Any, str], Any]
 
 
 # Output is measured every this many written pieces (at loop iterations and template calls),
@@ -73,6 +73,22 @@ class CompiledWriter(Writer):
             self.measured = len(parts)
             if self.size > self.max_chars:
                 raise Fallback
+
+
+class CompiledEvaluator(Evaluator):
+    """The state of one compiled run: the evaluator's (variables, steps, depth), which the
+    compiled code shares with the evaluator methods it calls, and the output."""
+
+    def __init__(
+        self,
+        trees: Mapping[str, n.Tree],
+        functions: Mapping[str, Function],
+        max_output_chars: int,
+        max_steps: int,
+    ) -> None:
+        self.output = CompiledWriter(max_output_chars)
+        super().__init__(trees, functions, self.output, max_steps)
+        self.emit = self.output.parts.append
 
 
 def _fallback(*_: Any) -> Any:
@@ -117,27 +133,48 @@ def get_field(receiver: Any, name: str) -> Any:
     return accessor(receiver)
 
 
+def _field_reader(name: str) -> Callable[[Any], Any]:
+    """Reads `.name`, remembering the accessor for the type it saw last: a field in a
+    template almost always reads values of one type."""
+    seen: list[Any] = [None, None]  # [type, accessor]
+
+    def read(receiver: Any) -> Any:
+        if receiver.__class__ is seen[0]:
+            return seen[1](receiver)
+        key = (receiver.__class__, name)
+        accessor = _accessors.get(key)
+        if accessor is None:
+            if len(_accessors) >= MAX_CACHED_ACCESSORS:
+                _accessors.clear()
+            accessor = _accessors[key] = _accessor(receiver.__class__, name)
+        seen[0], seen[1] = receiver.__class__, accessor
+        return accessor(receiver)
+
+    return read
+
+
 def _field_chain(idents: Sequence[str]) -> Callable[[Any], Any]:
     """Reads `.a.b.c` from a receiver, none of them given arguments."""
     if len(idents) == 1:
-        (only,) = idents
-        return lambda receiver: get_field(receiver, only)
+        return _field_reader(idents[0])
     if len(idents) == 2:
-        first, second = idents
-        return lambda receiver: get_field(get_field(receiver, first), second)
+        first, second = _field_reader(idents[0]), _field_reader(idents[1])
+        return lambda receiver: second(first(receiver))
 
-    def read(receiver: Any) -> Any:
-        for ident in idents:
-            receiver = get_field(receiver, ident)
+    readers = [_field_reader(ident) for ident in idents]
+
+    def read_all(receiver: Any) -> Any:
+        for reader in readers:
+            receiver = reader(receiver)
         return receiver
 
-    return read
+    return read_all
 
 
 # Values and printing ------------------------------------------------------------------------
 
 
-def _validate(ev: Evaluator, value: Any, param: str) -> Any:
+def _validate(ev: CompiledEvaluator, value: Any, param: str) -> Any:
     if param == "any" or param == "value" or (param == "string" and value.__class__ is str):
         if value is NO_VALUE:
             return ev.validate_type(value, param)
@@ -279,7 +316,7 @@ class Compiler:
         expression, cost = self.pipeline(node.pipe)
         if node.pipe.decls:
 
-            def declare_only(ev: Evaluator, dot: Any) -> None:
+            def declare_only(ev: CompiledEvaluator, dot: Any) -> None:
                 expression(ev, dot)
 
             return declare_only, cost, context
@@ -290,8 +327,8 @@ class Compiler:
             context = value_context(context)
             printer = _html_printer(context, escaped_by)
 
-        def print_action(ev: Evaluator, dot: Any) -> None:
-            ev.writer.parts.append(printer(expression(ev, dot)))
+        def print_action(ev: CompiledEvaluator, dot: Any) -> None:
+            ev.emit(printer(expression(ev, dot)))
 
         return print_action, cost, context
 
@@ -307,7 +344,7 @@ class Compiler:
         after = self.join(after_body, after_else)
         is_with = isinstance(node, n.WithNode)
 
-        def run_branch(ev: Evaluator, dot: Any) -> None:
+        def run_branch(ev: CompiledEvaluator, dot: Any) -> None:
             variables = ev.variables
             mark = len(variables)
             value = condition(ev, dot)
@@ -336,7 +373,7 @@ class Compiler:
         after = self.join(after_body, after_else)
         declared = len(node.pipe.decls)
 
-        def run_range(ev: Evaluator, dot: Any) -> None:
+        def run_range(ev: CompiledEvaluator, dot: Any) -> None:
             variables = ev.variables
             outer_mark = len(variables)
             value = collection(ev, dot)
@@ -350,11 +387,12 @@ class Compiler:
                 items = ()
             else:
                 raise Fallback
-            writer = ev.writer
-            assert isinstance(writer, CompiledWriter)
+            output = ev.output
+            parts = output.parts
             try:
                 for index, element in items:
-                    writer.check_size()
+                    if len(parts) - output.measured >= OUTPUT_CHECK_PIECES:
+                        output.check_size()
                     if declared:
                         name, _ = variables[-1]
                         variables[-1] = (name, element)
@@ -393,13 +431,13 @@ class Compiler:
         if node.pipe is not None:
             argument, cost = self.pipeline(node.pipe)
 
-        def call(ev: Evaluator, dot: Any) -> None:
+        def call(ev: CompiledEvaluator, dot: Any) -> None:
             new_dot = NO_VALUE if argument is None else argument(ev, dot)
             if ev.depth >= MAX_TEMPLATE_DEPTH:
                 raise Fallback
-            writer = ev.writer
-            assert isinstance(writer, CompiledWriter)
-            writer.check_size()
+            output = ev.output
+            if len(output.parts) - output.measured >= OUTPUT_CHECK_PIECES:
+                output.check_size()
             saved = ev.variables
             ev.variables = [("$", new_dot)]
             ev.depth += 1
@@ -438,14 +476,17 @@ class Compiler:
         cost = _command_count(pipe)
         commands = [self.command(cmd) for cmd in pipe.cmds]
         value: Expression
-        if len(commands) == 1:
+        simple = _simple_expression(pipe)
+        if simple is not None:
+            value = simple
+        elif len(commands) == 1:
             (only,) = commands
             value = lambda ev, dot: only(ev, dot, _MISSING)  # noqa: E731
         elif not commands:
             value = lambda ev, dot: NO_VALUE  # noqa: E731
         else:
 
-            def value(ev: Evaluator, dot: Any) -> Any:
+            def value(ev: CompiledEvaluator, dot: Any) -> Any:
                 result: Any = _MISSING
                 for command in commands:
                     result = command(ev, dot, result)
@@ -456,7 +497,7 @@ class Compiler:
         names = [variable.idents[0] for variable in pipe.decls]
         is_assign = pipe.is_assign
 
-        def declare(ev: Evaluator, dot: Any) -> Any:
+        def declare(ev: CompiledEvaluator, dot: Any) -> Any:
             result = value(ev, dot)
             for name in names:
                 if is_assign:
@@ -511,7 +552,7 @@ class Compiler:
             leading = _field_chain(idents[:-1]) if len(idents) > 1 else None
             last = idents[-1]
 
-            def call_method(ev: Evaluator, dot: Any, final: Any) -> Any:
+            def call_method(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
                 value = receiver(ev, dot)
                 if leading is not None:
                     value = leading(value)
@@ -522,7 +563,7 @@ class Compiler:
         last = idents[-1]
         leading = _field_chain(idents[:-1]) if len(idents) > 1 else None
 
-        def read_fields(ev: Evaluator, dot: Any, final: Any) -> Any:
+        def read_fields(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
             if final is _MISSING:
                 return read(receiver(ev, dot))
             value = receiver(ev, dot)
@@ -560,7 +601,7 @@ class Compiler:
             (argument,) = arguments
             (param, _) = params
 
-            def call_one(ev: Evaluator, dot: Any, final: Any) -> Any:
+            def call_one(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
                 if final is _MISSING:
                     if not without_final_ok:
                         raise Fallback
@@ -571,7 +612,7 @@ class Compiler:
 
             return call_one
 
-        def call_any(ev: Evaluator, dot: Any, final: Any) -> Any:
+        def call_any(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
             values = [argument(ev, dot, params[position]) for position, argument in enumerate(arguments)]
             if final is _MISSING:
                 if not without_final_ok:
@@ -607,7 +648,7 @@ class Compiler:
         if isinstance(node, n.StringNode):
             text = node.value
 
-            def string(ev: Evaluator, dot: Any, param: str) -> Any:
+            def string(ev: CompiledEvaluator, dot: Any, param: str) -> Any:
                 if param == "string" or param == "any" or param == "value":
                     return text
                 return ev.eval_arg(dot, param, node)
@@ -619,12 +660,29 @@ class Compiler:
 # Helpers ------------------------------------------------------------------------------------
 
 
-def _raise_break(ev: Evaluator, dot: Any) -> None:
+def _raise_break(ev: CompiledEvaluator, dot: Any) -> None:
     raise _Break
 
 
-def _raise_continue(ev: Evaluator, dot: Any) -> None:
+def _raise_continue(ev: CompiledEvaluator, dot: Any) -> None:
     raise _Continue
+
+
+def _simple_expression(pipe: n.PipeNode) -> Expression | None:
+    """A one-command pipeline reading a field of dot, dot itself or a constant, without the
+    command machinery (the common `{{ .Name }}`)."""
+    if len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
+        return None
+    (only,) = pipe.cmds[0].args
+    if isinstance(only, n.FieldNode):
+        read = _field_chain(only.idents)
+        return lambda ev, dot: read(dot)
+    if isinstance(only, n.DotNode):
+        return lambda ev, dot: dot
+    if isinstance(only, n.StringNode | n.BoolNode):
+        constant = only.value
+        return lambda ev, dot: constant
+    return None
 
 
 def _is_bare_dot(pipe: n.PipeNode) -> bool:
@@ -664,11 +722,11 @@ def _make_list(items: list[str | Statement], cost: int) -> Statement:
     """A statement running the items in order, after charging the list's steps."""
     frozen = tuple(items)
 
-    def run_list(ev: Evaluator, dot: Any) -> None:
+    def run_list(ev: CompiledEvaluator, dot: Any) -> None:
         ev.steps_left -= cost
         if ev.steps_left < 0:
             raise Fallback
-        emit = ev.writer.parts.append
+        emit = ev.emit
         for item in frozen:
             if item.__class__ is str:
                 emit(item)
@@ -677,7 +735,7 @@ def _make_list(items: list[str | Statement], cost: int) -> Statement:
 
     if not frozen:
 
-        def run_empty(ev: Evaluator, dot: Any) -> None:
+        def run_empty(ev: CompiledEvaluator, dot: Any) -> None:
             ev.steps_left -= cost
             if ev.steps_left < 0:
                 raise Fallback
@@ -687,23 +745,21 @@ def _make_list(items: list[str | Statement], cost: int) -> Statement:
     if len(frozen) == 1 and isinstance(only, str):
         text = only
 
-        def run_text(ev: Evaluator, dot: Any) -> None:
+        def run_text(ev: CompiledEvaluator, dot: Any) -> None:
             ev.steps_left -= cost
             if ev.steps_left < 0:
                 raise Fallback
-            ev.writer.parts.append(text)
+            ev.emit(text)
 
         return run_text
     return run_list
 
 
-def run_program(program: Statement, ev: Evaluator, data: Any) -> str:
+def run_program(program: Statement, ev: CompiledEvaluator, data: Any) -> str:
     """Execute a compiled body; raises Fallback when the interpreter must decide."""
-    writer = ev.writer
-    assert isinstance(writer, CompiledWriter)
     ev.variables = [("$", data)]
     program(ev, data)
-    result = "".join(writer.parts)
-    if len(result) > writer.max_chars:
+    result = "".join(ev.output.parts)
+    if len(result) > ev.output.max_chars:
         raise Fallback
     return result

@@ -74,9 +74,6 @@ _SPECIAL_ELEMENTS = _RCDATA_ELEMENTS | {"script", "style"}
 _QUOTED_NAME_CHARS = 32
 # Characters html/template refuses inside an unquoted attribute value (browsers disagree on them).
 _UNQUOTED_ATTR_FORBIDDEN = frozenset("\"'<=`")
-_URL_KEEP = frozenset("-._~abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_URL_RESERVED = frozenset("!#$&*+,/:;=?@[]")
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _replace(text: str, pattern: re.Pattern[str], table: dict[str, str]) -> str:
@@ -97,24 +94,22 @@ def _strip_tags(text: str) -> str:
     return _TAG_PATTERN.sub("", text)
 
 
+# Bytes html/template percent-encodes in a URL: everything but the unreserved characters; when
+# normalizing, reserved characters and a `%` starting a valid escape stay too.
+_URL_ESCAPED_BYTES = re.compile(rb"[^-._~a-zA-Z0-9]")
+_URL_NORMALIZED_BYTES = re.compile(rb"[^-._~a-zA-Z0-9!#$&*+,/:;=?@\[\]%]|%(?![0-9a-fA-F]{2})")
+
+
+def _percent_encode(found: re.Match[bytes]) -> bytes:
+    return b"%%%02x" % found.group()[0]
+
+
 def _process_url(text: str, normalize: bool) -> str:
-    out: list[str] = []
+    pattern = _URL_NORMALIZED_BYTES if normalize else _URL_ESCAPED_BYTES
     data = text.encode()
-    for index, byte in enumerate(data):
-        char = chr(byte)
-        if char in _URL_KEEP or (normalize and char in _URL_RESERVED):
-            out.append(char)
-        elif (
-            char == "%"
-            and normalize
-            and index + 2 < len(data)
-            and chr(data[index + 1]) in _HEX
-            and chr(data[index + 2]) in _HEX
-        ):
-            out.append(char)
-        else:
-            out.append(f"%{byte:02x}")
-    return "".join(out)
+    if pattern.search(data) is None:
+        return text
+    return pattern.sub(_percent_encode, data).decode("ascii")
 
 
 def _is_safe_url(text: str) -> bool:

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from notify.template import nodes as n
-from notify.template.compiler import CompiledWriter, Compiler, Statement, run_program
+from notify.template.compiler import CompiledEvaluator, Compiler, Statement, run_program
 from notify.template.errors import TemplateError, TemplateExecError
 from notify.template.evaluator import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_MAX_STEPS, Evaluator, Writer
 from notify.template.functions import DEFAULT_FUNCTIONS, Function
@@ -124,9 +124,7 @@ class Templates:
             self._check_html(top, trees)
         program = self._program(top, trees, html) if self.compiled else None
         if program is not None:
-            evaluator = Evaluator(
-                trees, self.functions, CompiledWriter(self.max_output_chars), self.max_steps
-            )
+            evaluator = CompiledEvaluator(trees, self.functions, self.max_output_chars, self.max_steps)
             try:
                 return run_program(program, evaluator, data)
             except Exception:
