@@ -31,19 +31,16 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
-from cluster.peer import PeerError
-from cluster.security import SecurityError
-from cluster.tlsconfig import TLSConfigError
 from daemon import logs
 from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.alerts import AlertsAPI, AlertsRuntime, GeneralAPI
 from daemon.api.server import ApiApplication, WebOptions, serve
 from daemon.api.silences import SilencesAPI
 from daemon.batches import load_silence_records, silence_snapshot_records
-from daemon.cluster_glue import ClusterGlue, build_cluster
 from daemon.config.loader import ConfigError, default_config, load_config_file
 from daemon.config.model import Config
 from daemon.dispatch import Dispatcher
@@ -71,6 +68,11 @@ from daemon.storage import DurableLog, run_maintenance
 from daemon.version import build_info
 from daemon.webconfig import WebConfigError
 from notify.context import ClusterGate, TimeIntervals
+
+if TYPE_CHECKING:
+    # The cluster packages load only with --cluster.listen-address set (HA on): importing
+    # them costs tens of milliseconds of every start-up.
+    from daemon.cluster_glue import ClusterGlue
 
 logger = logging.getLogger("tocsin.main")
 
@@ -173,14 +175,24 @@ class Application:
             self.runtime.inhibitor.forget(update.fingerprint)
 
     def _load_durable_state(self) -> None:
+        # Loading builds hundreds of thousands of objects and no garbage: cyclic collections
+        # during it would only traverse, again and again, what was just built.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._load_durable_state_unpaused()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _load_durable_state_unpaused(self) -> None:
         now = self.clock()
         malformed = load_silence_records(self.silences, self.silences_log.load(), now)
         if malformed:
             logger.error("Skipped malformed silence records", extra={"count": malformed})
         self.silences.add_listener(lambda change: self.silences_log.append(record_change(change)))
-        malformed = self.nflog.load_records(self.nflog_log.load(), now)
-        if malformed:
-            logger.error("Skipped malformed notification log records", extra={"count": malformed})
+        # Merged when the notification log is first used, after the API serves.
+        self.nflog.defer_records(self.nflog_log.load(), now)
         self.nflog.on_local_write = self.nflog_log.append
 
     def _build_cluster(self) -> None:
@@ -188,6 +200,11 @@ class Application:
         broadcast). Raises StartupError for bad cluster settings."""
         if not self.flags.cluster_enabled:
             return
+        from cluster.peer import PeerError
+        from cluster.security import SecurityError
+        from cluster.tlsconfig import TLSConfigError
+        from daemon.cluster_glue import build_cluster
+
         try:
             self.cluster = build_cluster(
                 self.flags,
@@ -371,6 +388,8 @@ class Application:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if self.cluster is not None:
+                from cluster.peer import PeerError
+
                 try:
                     await nursery.start(self.cluster.peer.run)
                 except (OSError, PeerError, BaseExceptionGroup) as failure:

@@ -146,12 +146,15 @@ def _silence_from_row(row: tuple[Any, ...], matcher: _MatcherInterner) -> tuple[
     silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = row
     if type(silence_id) is not str or type(created_by) is not str or type(comment) is not str:
         raise BatchError("malformed silence row: a text field is not a string")
+    starts_at = from_micros(starts)
+    # A silence created to start now has updated_at == starts_at: one datetime serves both.
+    updated_at = starts_at if updated == starts else from_micros(updated)
     silence = Silence(
         silence_id,
         tuple(map(matcher, raw_matchers)),
-        from_micros(starts),
+        starts_at,
         from_micros(ends),
-        from_micros(updated),
+        updated_at,
         created_by,
         comment,
     )

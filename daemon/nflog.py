@@ -16,7 +16,8 @@ and offers the hooks persistence and gossip need:
   so `daemon.storage.DurableLog`'s log persists them (`append` the bytes `on_local_write`
   gets). Snapshots are batches (`snapshot_records()`, `daemon.batches`), which start-up
   reads in bulk and keeps packed until an entry is asked for (`load_records(records, now)`,
-  idempotent and last-writer-wins like `merge`). `maintain()` runs GC and compaction every
+  idempotent and last-writer-wins like `merge`; or `defer_records`, which does that on first
+  use). `maintain()` runs GC and compaction every
   maintenance interval.
 
 Key: (group key, receiver name, integration type, index), i.e. Alertmanager's
@@ -171,11 +172,23 @@ class NotificationLog:
         self._entries: dict[NflogKey, NotificationLogEntry] = {}
         # Loaded from a snapshot and not asked for since; never a key of _entries too.
         self._packed: dict[NflogKey, PackedEntry] = {}
+        # Storage records handed to `defer_records`, merged on first use.
+        self._deferred: tuple[list[bytes], datetime] | None = None
         self.on_local_write = on_local_write
         self.counters = NflogCounters()
 
     def __len__(self) -> int:
+        self._load_deferred()
         return len(self._entries) + len(self._packed)
+
+    def _load_deferred(self) -> None:
+        if self._deferred is None:
+            return
+        records, now = self._deferred
+        self._deferred = None
+        malformed = self.load_records(records, now)
+        if malformed:
+            logger.error("Skipped malformed notification log records", extra={"count": malformed})
 
     def _get(self, key: NflogKey) -> NotificationLogEntry | None:
         entry = self._entries.get(key)
@@ -195,14 +208,18 @@ class NotificationLog:
             self._get(key)
 
     def entries(self) -> list[NotificationLogEntry]:
+        self._load_deferred()
         self._unpack_all()
         return list(self._entries.values())
 
     def query(self, group_key: str, receiver_name: str, integration: str, index: int) -> NotificationLogEntry | None:
         self.counters.queries_total += 1
+        if self._deferred is not None:
+            self._load_deferred()
         return self._get((group_key, receiver_name, integration, index))
 
     def log(self, entry: NotificationLogEntry) -> None:
+        self._load_deferred()
         key = entry_key(entry)
         previous = self._get(key)
         if previous is not None and previous.timestamp > entry.timestamp:
@@ -213,6 +230,7 @@ class NotificationLog:
             self.on_local_write(encode_delimited(entry))
 
     def gc(self, now: datetime) -> int:
+        self._load_deferred()
         expired = [key for key, entry in self._entries.items() if entry.expires_at <= now]
         for key in expired:
             del self._entries[key]
@@ -223,6 +241,7 @@ class NotificationLog:
         return len(expired) + len(expired_packed)
 
     def records(self) -> list[bytes]:
+        self._load_deferred()
         self._unpack_all()
         return [encode_delimited(entry) for entry in self._entries.values()]
 
@@ -230,6 +249,7 @@ class NotificationLog:
         """The whole log as batch records for a storage snapshot (`DurableLog.compact`). The
         state is captured now (entries are immutable), so the encoding may run in a worker
         thread; entries still packed are written as they were read, without unpacking."""
+        self._load_deferred()
         rows: list[PackedEntry] = list(self._packed.values())
         entries = list(self._entries.values())
         return batches.encode_batches(itertools.chain(rows, map(_pack, entries)))
@@ -242,11 +262,21 @@ class NotificationLog:
         entries = decode_delimited_stream(data)
         self._entries = {entry_key(entry): entry for entry, _ in entries}
         self._packed = {}
+        self._deferred = None
+
+    def defer_records(self, records: Iterable[bytes], now: datetime) -> None:
+        """`load_records(records, now)` when the log is first used (queried, written, merged,
+        collected, snapshotted or measured), with an ERROR log line for malformed records.
+        Start-up then does not wait for it: the first use comes with the first notification
+        or maintenance, after the daemon serves its API."""
+        self._load_deferred()
+        self._deferred = (list(records), now)
 
     def load_records(self, records: Iterable[bytes], now: datetime) -> int:
         """Merge storage records in order (snapshot batches, or delimited MeshEntry records as
         the log holds them), skipping entries that expired before `now`, last-writer-wins;
         returns how many records were malformed (skipped). Batch entries stay packed."""
+        self._load_deferred()
         malformed = 0
         now_micros = batches.to_micros(now)
         for record in records:
@@ -277,6 +307,7 @@ class NotificationLog:
 
     def merge(self, data: bytes, now: datetime) -> list[bytes]:
         """Merge a peer's entries; returns the delimited records that changed our state."""
+        self._load_deferred()
         changed = []
         for entry, raw in decode_delimited_stream(data):
             if entry.expires_at < now:

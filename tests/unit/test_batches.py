@@ -275,3 +275,26 @@ def test_malformed_nflog_batches_are_counted() -> None:
     assert log.load_records([wrong_types], T0) == 0  # noticed only when the entry is read
     assert log.query(1, 2, 3, 4) is None  # type: ignore[arg-type]
     assert len(log) == 0
+
+
+def test_deferred_records_load_on_first_use_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    older = an_entry("g", T0)
+    newer = an_entry("g", T0 + timedelta(seconds=1), firing=frozenset({3}))
+    records = [*log_of(older).snapshot_records(), b"\x05\n\x03", encode_delimited(newer)]
+    for first_use in (
+        lambda log: log.query("g", "team-x", "webhook", 0),
+        len,
+        lambda log: log.gc(T0),
+        lambda log: list(log.snapshot_records()),
+        lambda log: log.merge(encode_delimited(older), T0),
+        lambda log: log.log(older),
+    ):
+        log = NotificationLog()
+        log.defer_records(records, T0)
+        assert log._deferred is not None  # nothing decoded yet
+        caplog.clear()
+        first_use(log)
+        assert log._deferred is None
+        assert "Skipped malformed notification log records" in caplog.text
+        assert log.query("g", "team-x", "webhook", 0) == newer
+        assert len(log) == 1
