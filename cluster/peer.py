@@ -401,6 +401,7 @@ class Peer:
         self._ready = trio.Event()
         self._stream_slots = trio.CapacityLimiter(MAX_OUTBOUND_STREAMS)
         self._failed: dict[Address, _FailedPeer] = {}
+        self._peer_failed = trio.Event()  # set when a peer is added to `_failed`
         self._joined_once = False
         # False when a --cluster.peer name did not resolve: we cannot know we are alone.
         self._all_peers_resolved = True
@@ -666,6 +667,7 @@ class Peer:
             logger.info("cluster member joined: %s at %s", member.name, member.address)
         elif event.kind in (EventKind.LEFT, EventKind.DEAD):
             self._failed.setdefault(member.address, _FailedPeer(member.address, trio.current_time()))
+            self._peer_failed.set()
             logger.info("cluster member %s: %s at %s", event.kind.value, member.name, member.address)
 
     def _state_exchanged(self) -> None:
@@ -754,7 +756,7 @@ class Peer:
             self._failed.setdefault(address, _FailedPeer(address, now_s))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._initial_join, peers)
-            nursery.start_soon(self._periodic, self.settings.reconnect_interval_s, self._reconnect)
+            nursery.start_soon(self._reconnect_while_peers_failed)
             nursery.start_soon(self._periodic, FAILED_PEER_SWEEP_INTERVAL_S, self._sweep_failed)
             nursery.start_soon(self._periodic, self.settings.refresh_interval_s, self._refresh)
 
@@ -772,6 +774,18 @@ class Peer:
         while True:
             await trio.sleep(interval_s)
             await action()
+
+    async def _reconnect_while_peers_failed(self) -> None:
+        """Every reconnect interval, rejoin the failed peers; with none failed (a healthy
+        cluster) sleep until one fails instead of waking every interval for nothing."""
+        if self.settings.reconnect_interval_s <= 0:
+            return
+        while True:
+            while not self._failed:
+                self._peer_failed = trio.Event()
+                await self._peer_failed.wait()
+            await trio.sleep(self.settings.reconnect_interval_s)
+            await self._reconnect()
 
     async def _reconnect(self) -> None:
         self._join([failed.address for failed in self._failed.values()], _RECONNECT)

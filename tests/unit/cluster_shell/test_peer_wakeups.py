@@ -13,6 +13,7 @@ from cluster.testing import MemoryNetwork
 from tests.unit.cluster_shell.test_peer_memory import addresses, start, until
 
 CLOCK_LOOP_TASK = "cluster.peer.Peer._clock_loop"
+RECONNECT_TASK = "cluster.peer.Peer._reconnect_while_peers_failed"
 PEERS = 3
 IDLE_SECONDS = 30
 FORM_TIMEOUT_SECONDS = 10.0
@@ -45,6 +46,8 @@ async def test_idle_cluster_wakes_once_a_probe(autojump_clock: trio.testing.Mock
         assert packets >= 2 * PEERS * IDLE_SECONDS * 0.9
         assert counter.steps[CLOCK_LOOP_TASK] <= MAX_CLOCK_WAKEUPS_PER_PEER_SECOND * PEERS * IDLE_SECONDS
         assert counter.steps[CLOCK_LOOP_TASK] >= PEERS * IDLE_SECONDS * 0.9
+        # Nobody failed, so the reconnect loop (every 10 s in Alertmanager) sleeps.
+        assert counter.steps[RECONNECT_TASK] == 0
         nursery.cancel_scope.cancel()
 
 
