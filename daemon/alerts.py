@@ -12,6 +12,9 @@ Theory of operation (Alertmanager 0.25's in-memory provider, reference §5.1):
 - The fingerprints in ascending order (the API's order) are kept between queries and only
   re-sorted after an alert was added or dropped: Prometheus re-posting the same alerts every
   evaluation changes no fingerprint, so a GET of 100,000 alerts sorts nothing.
+- Observers (`add_observer`) hear of every fingerprint the store starts or stops holding,
+  not of updates: the silence table indexes alerts by label, and a fingerprint's labels
+  never change.
 - `gc` drops resolved alerts and their marker entries. Alerts still waiting for their
   resolved notification live on in the aggregation groups, which hold their own copies.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import trio
 
@@ -44,6 +47,14 @@ AlertBatch = list[AlertUpdate]
 Subscription = trio.MemoryReceiveChannel[AlertBatch]
 
 
+class StoreObserver(Protocol):
+    """Told which fingerprints the store holds (see `AlertStore.add_observer`)."""
+
+    def alert_added(self, fingerprint: int, labels: Mapping[str, str]) -> None: ...
+
+    def alert_removed(self, fingerprint: int) -> None: ...
+
+
 def _overlaps(old: Alert, new: Alert) -> bool:
     """True when the new start or end falls strictly inside the old activity interval."""
     return (old.starts_at < new.ends_at < old.ends_at) or (old.starts_at < new.starts_at < old.ends_at)
@@ -61,6 +72,7 @@ class AlertStore:
         self._marker = marker
         self._on_deleted = on_deleted
         self._subscribers: list[trio.MemorySendChannel[AlertBatch]] = []
+        self._observers: list[StoreObserver] = []
         # Ascending fingerprints; None after the key set changed (sorted again on demand).
         self._sorted_fingerprints: list[int] | None = []
 
@@ -74,6 +86,8 @@ class AlertStore:
             old = stored.get(fingerprint)
             if old is None:
                 self._sorted_fingerprints = None
+                for observer in self._observers:
+                    observer.alert_added(fingerprint, alert.labels)
             elif _overlaps(old, alert):
                 alert = old.merge(alert, now)
             stored[fingerprint] = alert
@@ -98,6 +112,13 @@ class AlertStore:
         if channel in self._subscribers:
             self._subscribers.remove(channel)
             channel.close()
+
+    def add_observer(self, observer: StoreObserver) -> None:
+        """Report every stored fingerprint to `observer` now, and each one added or dropped
+        from now on."""
+        self._observers.append(observer)
+        for fingerprint, alert in self._alerts.items():
+            observer.alert_added(fingerprint, alert.labels)
 
     def subscribe(self) -> Subscription:
         """A channel yielding a snapshot batch of all stored alerts, then every update.
@@ -163,6 +184,8 @@ class AlertStore:
             del self._alerts[update.fingerprint]
             if self._marker is not None:
                 self._marker.delete(update.fingerprint)
+            for observer in self._observers:
+                observer.alert_removed(update.fingerprint)
             if self._on_deleted is not None:
                 self._on_deleted(update)
         return removed
@@ -185,5 +208,6 @@ __all__ = [
     "AlertBatch",
     "AlertStore",
     "AlertUpdate",
+    "StoreObserver",
     "Subscription",
 ]

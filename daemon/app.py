@@ -28,7 +28,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +63,7 @@ from daemon.metrics import (
 )
 from daemon.nflog import NotificationLog
 from daemon.routing import Route
-from daemon.silences import Silencer, Silences, record_change
+from daemon.silences import AlertSilenceTable, Silencer, Silences, record_change
 from daemon.storage import DurableLog, run_maintenance
 from daemon.version import build_info
 from daemon.webconfig import WebConfigError
@@ -156,6 +156,9 @@ class Application:
         self.marker = Marker()
         self.store = AlertStore(self.marker, on_deleted=self._alert_deleted)
         self.silences = Silences(retention=flags.data_retention)
+        # Which silences match which stored alert, kept current on both sides' changes.
+        self.silence_table = AlertSilenceTable(self.silences)
+        self.store.add_observer(self.silence_table)
         self.nflog = NotificationLog()
         self.started_at = clock()
         self.runtime: Runtime | None = None
@@ -231,7 +234,7 @@ class Application:
         route = Route.from_config(config.route)
         inhibitor = Inhibitor(config.inhibit_rules, self.marker)
         metrics = self.metrics
-        silencer = Silencer(self.silences, self.marker)
+        silencer = Silencer(self.silences, self.marker, self.silence_table)
         time_intervals = _time_intervals(config)
         notifiers = build_notifiers(
             config,
@@ -261,19 +264,21 @@ class Application:
         )
 
         marker = self.marker
-        silences = self.silences
         has_inhibit_rules = bool(config.inhibit_rules)
 
         def set_alert_status(fingerprint: int, labels: Mapping[str, str], now: datetime) -> None:
             # Skipping an evaluation whose answer is known to be "nothing" keeps a GET of
             # 100,000 alerts fast: without rules nothing inhibits, without silences nothing silences.
-            status = marker.status(fingerprint)
-            if has_inhibit_rules or status.inhibited_by:
+            if has_inhibit_rules or marker.status(fingerprint).inhibited_by:
                 inhibitor.inhibited_by(labels, now)
-            if len(silences):
-                silencer.silenced_by(labels, now)
-            elif status.silenced_by or status.pending_silences or status.state == STATE_UNPROCESSED:
-                marker.set_active_or_silenced(fingerprint, (), (), silences.version)
+            silencer.update_status(fingerprint, labels, now)
+
+        silence_table = self.silence_table
+
+        def maybe_muted() -> Container[int] | None:
+            if has_inhibit_rules or marker.any_inhibited():
+                return None
+            return silence_table.matched_fingerprints()
 
         api = AlertsRuntime(
             route=route,
@@ -281,6 +286,7 @@ class Application:
             receiver_names=tuple(receiver.name for receiver in config.receivers),
             original_config=config.original,
             set_alert_status=set_alert_status,
+            maybe_muted=maybe_muted,
             groups=dispatcher.groups,
         )
         return Runtime(config, raw, route, inhibitor, silencer, dispatcher, notifiers, api)

@@ -9,8 +9,10 @@ and on every GET of alerts); the API only reads. An alert nobody has evaluated y
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
+
+import orjson
 
 STATE_UNPROCESSED: Final = "unprocessed"
 STATE_ACTIVE: Final = "active"
@@ -28,6 +30,8 @@ class AlertStatus:
     # on, so the silencer can skip re-evaluating an alert when nothing changed.
     pending_silences: tuple[str, ...] = ()
     silences_version: int = 0
+    # `to_api()` encoded, once per status object (`json()`): many alerts share one status.
+    api_json: bytes | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def to_api(self) -> dict[str, Any]:
         """The `status` object of a gettableAlert (arrays never null)."""
@@ -37,8 +41,21 @@ class AlertStatus:
             "state": self.state,
         }
 
+    def json(self) -> bytes:
+        """`to_api()` as JSON bytes, encoded on first use and kept (the status is immutable)."""
+        encoded = self.api_json
+        if encoded is None:
+            encoded = orjson.dumps(self.to_api())
+            object.__setattr__(self, "api_json", encoded)
+        return encoded
+
 
 UNPROCESSED_STATUS: Final = AlertStatus(STATE_UNPROCESSED)
+# Written by the silence table (daemon.silences.AlertSilenceTable), whose results carry no
+# version: the versioned cache of the table-less silencer never trusts such a status.
+UNVERSIONED: Final = -1
+# The status of almost every alert, shared: neither silenced nor inhibited.
+ACTIVE_STATUS: Final = AlertStatus(STATE_ACTIVE, silences_version=UNVERSIONED)
 
 
 def _state_for(silenced_by: tuple[str, ...], inhibited_by: tuple[str, ...]) -> str:
@@ -52,10 +69,13 @@ class Marker:
     same object as last time" as "unchanged" (the API caches each alert's rendered JSON on it).
     """
 
-    __slots__ = ("_statuses",)
+    __slots__ = ("_inhibited", "_statuses")
 
     def __init__(self) -> None:
         self._statuses: dict[int, AlertStatus] = {}
+        # Fingerprints whose status names inhibiting alerts: while there are none and no
+        # inhibition rule exists, nothing can inhibit and the API may skip the inhibitor.
+        self._inhibited: set[int] = set()
 
     def set_active_or_silenced(
         self,
@@ -77,6 +97,35 @@ class Marker:
         if updated != current:
             self._statuses[fingerprint] = updated
 
+    def set_silences(self, fingerprint: int, active: tuple[str, ...], pending: tuple[str, ...]) -> AlertStatus:
+        """Like `set_active_or_silenced` for IDs that come sorted in tuples which are kept
+        while they hold (the silence table's results): unchanged tuples cost one lookup.
+        Returns the alert's status. A status with nothing muting the alert becomes the
+        shared ACTIVE_STATUS, so "is ACTIVE_STATUS" tells a reader all it needs."""
+        statuses = self._statuses
+        current = statuses.get(fingerprint, UNPROCESSED_STATUS)
+        if not active and not pending and not current.inhibited_by:
+            if current is not ACTIVE_STATUS:
+                statuses[fingerprint] = ACTIVE_STATUS
+            return ACTIVE_STATUS
+        if (
+            current.silenced_by is active
+            and current.pending_silences is pending
+            and current.state != STATE_UNPROCESSED
+        ):
+            return current
+        updated = AlertStatus(
+            state=_state_for(active, current.inhibited_by),
+            silenced_by=active,
+            inhibited_by=current.inhibited_by,
+            pending_silences=pending,
+            silences_version=UNVERSIONED,
+        )
+        if updated == current:
+            return current
+        statuses[fingerprint] = updated
+        return updated
+
     def set_silenced(self, fingerprint: int, silence_ids: Iterable[str]) -> None:
         """Shorthand for callers that track no pending silences or versions."""
         self.set_active_or_silenced(fingerprint, silence_ids)
@@ -88,12 +137,26 @@ class Marker:
         state = _state_for(current.silenced_by, inhibiting)
         if inhibiting != current.inhibited_by or state != current.state:
             self._statuses[fingerprint] = dataclasses.replace(current, state=state, inhibited_by=inhibiting)
+        if inhibiting:
+            self._inhibited.add(fingerprint)
+        else:
+            self._inhibited.discard(fingerprint)
 
     def status(self, fingerprint: int) -> AlertStatus:
         return self._statuses.get(fingerprint, UNPROCESSED_STATUS)
 
+    def statuses(self) -> Mapping[int, AlertStatus]:
+        """Every recorded status by fingerprint (read-only; an absent one is unprocessed),
+        for readers that look up many alerts at once."""
+        return self._statuses
+
+    def any_inhibited(self) -> bool:
+        """Whether some alert's status names inhibiting alerts."""
+        return bool(self._inhibited)
+
     def delete(self, fingerprint: int) -> None:
         self._statuses.pop(fingerprint, None)
+        self._inhibited.discard(fingerprint)
 
     def count(self, *states: str) -> int:
         """How many alerts are marked with any of `states` (all marked alerts if none given)."""
@@ -115,10 +178,12 @@ class Marker:
 
 
 __all__ = [
+    "ACTIVE_STATUS",
     "STATE_ACTIVE",
     "STATE_SUPPRESSED",
     "STATE_UNPROCESSED",
     "UNPROCESSED_STATUS",
+    "UNVERSIONED",
     "AlertStatus",
     "Marker",
 ]

@@ -29,18 +29,21 @@ Theory of operation
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import enum
 import functools
 import random
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgpack
 import re2
 
+from daemon.marker import STATE_UNPROCESSED
 from daemon.matchers import (
     Matcher,
     MatcherError,
@@ -393,8 +396,9 @@ class _SilenceIndex:
             return self._by_prefix.get(anchor.name, {}).get(len(anchor.values[0]))
         return self._by_label.get(anchor.name)
 
-    def add(self, silence: Silence) -> None:
-        self.remove(silence.id)
+    def add(self, silence: Silence) -> bool:
+        """File `silence` (replacing its previous version); True if one was filed before."""
+        replaced = self.remove(silence.id)
         best: _Anchor | None = None
         best_cost = 0
         for matcher in silence.matchers:
@@ -409,7 +413,7 @@ class _SilenceIndex:
         self._filed_under[silence.id] = best
         if best is None:
             self._unanchored.add(silence.id)
-            return
+            return replaced
         if best.is_prefix:
             by_length = self._by_prefix.setdefault(best.name, {})
             buckets = by_length.setdefault(len(best.values[0]), {})
@@ -417,14 +421,16 @@ class _SilenceIndex:
             buckets = self._by_label.setdefault(best.name, {})
         for value in best.values:
             buckets.setdefault(value, set()).add(silence.id)
+        return replaced
 
-    def remove(self, silence_id: str) -> None:
+    def remove(self, silence_id: str) -> bool:
+        """Unfile a silence; False if it was not filed."""
         if silence_id not in self._filed_under:
-            return
+            return False
         anchor = self._filed_under.pop(silence_id)
         if anchor is None:
             self._unanchored.discard(silence_id)
-            return
+            return True
         buckets = self._buckets(anchor)
         assert buckets is not None, "a filed silence has its buckets"
         for value in anchor.values:
@@ -433,7 +439,7 @@ class _SilenceIndex:
             if not bucket:
                 del buckets[value]
         if buckets:
-            return
+            return True
         if anchor.is_prefix:
             by_length = self._by_prefix[anchor.name]
             del by_length[len(anchor.values[0])]
@@ -441,6 +447,11 @@ class _SilenceIndex:
                 del self._by_prefix[anchor.name]
         else:
             del self._by_label[anchor.name]
+        return True
+
+    def filed(self) -> Collection[str]:
+        """The IDs of every filed silence."""
+        return self._filed_under.keys()
 
     def candidates(self, labels: Mapping[str, str]) -> Collection[str]:
         """IDs of the silences that may match `labels` (a superset). Read-only: the result
@@ -477,6 +488,16 @@ class _SilenceIndex:
 # The state
 
 
+class IndexWatcher(Protocol):
+    """Told about every change to the muting index (see `Silences.watch_index`)."""
+
+    def silence_indexed(self, silence: Silence, previous: Silence | None) -> None:
+        """`silence` was filed; `previous` is the version of it that was filed before, if any."""
+
+    def silence_unindexed(self, silence_id: str) -> None:
+        """The silence left the index (expired, or garbage-collected)."""
+
+
 def _canonical(silence: Silence, expires_at: datetime) -> bytes:
     return encode_silence(silence, expires_at)
 
@@ -491,6 +512,7 @@ class Silences:
         self._expires_at: dict[str, datetime] = {}
         self._index = _SilenceIndex()
         self._listeners: list[SilenceListener] = []
+        self._index_watchers: list[IndexWatcher] = []
         # Bumped on every change, so callers may cache per-alert results (as the marker does).
         self.version = 0
 
@@ -498,6 +520,28 @@ class Silences:
 
     def add_listener(self, listener: SilenceListener) -> None:
         self._listeners.append(listener)
+
+    def watch_index(self, watcher: IndexWatcher) -> None:
+        """Tell `watcher` whenever a silence enters, changes in or leaves the muting index
+        (the silences that can still mute: gc drops expired ones early)."""
+        self._index_watchers.append(watcher)
+
+    def indexed(self) -> list[Silence]:
+        """The silences in the muting index."""
+        return [self._silences[silence_id] for silence_id in self._index.filed()]
+
+    def has_indexed(self) -> bool:
+        return bool(self._index.filed())
+
+    def by_ids(self, silence_ids: Iterable[str]) -> list[Silence]:
+        """The silences with these IDs, which must be known."""
+        silences = self._silences
+        return [silences[silence_id] for silence_id in silence_ids]
+
+    def matching_ids(self, labels: Mapping[str, str]) -> list[str]:
+        """IDs of the indexed silences whose matchers match `labels`, whatever their state."""
+        silences = self._silences
+        return [i for i in self._index.candidates(labels) if silences[i].matches(labels)]
 
     def __len__(self) -> int:
         return len(self._silences)
@@ -651,14 +695,19 @@ class Silences:
     def gc(self, now: datetime) -> int:
         """Forget silences whose expiry is at or before `now`; returns how many."""
         doomed = [i for i, expiry in self._expires_at.items() if not expiry > now]
+        unindexed = []
         for silence_id in doomed:
             del self._silences[silence_id]
             del self._expires_at[silence_id]
-            self._index.remove(silence_id)
+            if self._index.remove(silence_id):
+                unindexed.append(silence_id)
         # Expired silences no longer mute anything: drop them from the index early.
         for silence_id, silence in self._silences.items():
-            if now > silence.ends_at:
-                self._index.remove(silence_id)
+            if now > silence.ends_at and self._index.remove(silence_id):
+                unindexed.append(silence_id)
+        for watcher in self._index_watchers:
+            for silence_id in unindexed:
+                watcher.silence_unindexed(silence_id)
         if doomed:
             self.version += 1
         return len(doomed)
@@ -667,9 +716,13 @@ class Silences:
         return [(silence, self._expires_at[i]) for i, silence in self._silences.items()]
 
     def _accept(self, silence: Silence, expires_at: datetime, local: bool) -> None:
+        previous = self._silences.get(silence.id)
         self._silences[silence.id] = silence
         self._expires_at[silence.id] = expires_at
-        self._index.add(silence)
+        if not self._index.add(silence):
+            previous = None  # not in the index: nothing indexed is being replaced
+        for watcher in self._index_watchers:
+            watcher.silence_indexed(silence, previous)
         self.version += 1
         change = SilenceChange(silence, expires_at, local)
         for listener in self._listeners:
@@ -679,9 +732,281 @@ class Silences:
 # ---------------------------------------------------------------------------------------
 # Muting
 
+# The earliest moment Python can represent: a result valid since then is valid for any clock.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+# Datetimes have microsecond resolution, so "after ends_at" starts one microsecond later.
+_RESOLUTION = timedelta(microseconds=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SilenceResult:
+    """The sorted IDs of the active and of the pending silences of one alert, as they are for
+    every `now` with `valid_from <= now < valid_until`."""
+
+    active: tuple[str, ...]
+    pending: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+
+
+# An alert no indexed silence matches: nothing mutes it, at any time.
+NO_SILENCES: Final = SilenceResult((), (), EARLIEST, LATEST_EXPIRY)
+
+
+def _result_at(matched: Iterable[Silence], now: datetime) -> SilenceResult:
+    """The states of `matched` (silences whose matchers match an alert) at `now`, and how
+    long they stay so: until the first pending one starts or the first active one ends."""
+    active: list[str] = []
+    pending: list[str] = []
+    valid_until = LATEST_EXPIRY
+    for silence in matched:
+        if now < silence.starts_at:
+            pending.append(silence.id)
+            valid_until = min(valid_until, silence.starts_at)
+        elif not now > silence.ends_at:
+            active.append(silence.id)
+            if silence.ends_at < LATEST_EXPIRY:
+                valid_until = min(valid_until, silence.ends_at + _RESOLUTION)
+    if not active and not pending:
+        # All expired: so they stay from `now` on, but not for a clock stepping back.
+        return SilenceResult((), (), now, LATEST_EXPIRY)
+    active.sort()
+    pending.sort()
+    return SilenceResult(tuple(active), tuple(pending), now, valid_until)
+
+
+class AlertSilenceTable:
+    """Which indexed silences match which stored alert, kept current as either side changes.
+
+    Answering "is this alert silenced?" for every alert of a `GET /api/v2/alerts` must not
+    depend on the number of silences, so the matching is done when something changes, on the
+    side that changed:
+    - a silence entering the index (created, updated, merged) is matched against the alerts
+      that carry its anchors' label values, found through an index of the stored alerts by
+      label (built per label name the first time a silence anchors on it, then kept up to
+      date), intersecting the candidate sets of all its anchors;
+    - an updated silence with unchanged matchers matches the same alerts: only their
+      time-dependent results are dropped;
+    - an alert new to the store while silences exist is matched lazily, through the silence
+      index, the first time its result is asked for (a POST never evaluates silences, as in
+      Alertmanager); while no silence exists, a new alert matches nothing at no cost.
+    Per alert, the result at a given `now` is cached with the interval over which it holds,
+    so time (pending silences starting, active ones ending) is followed without re-reading
+    every alert's silences on every call. The answer equals a fresh `Silences.matching` for
+    any `now`, also when the clock steps back.
+
+    The alert store reports its alerts (`alert_added`, `alert_removed`); the silences report
+    their index (`IndexWatcher`). A silence with no anchor at all is checked against every
+    stored alert when it changes, the same cost as one alert checked against every silence.
+    """
+
+    def __init__(self, silences: Silences) -> None:
+        self._silences = silences
+        self._labels: dict[int, Mapping[str, str]] = {}
+        # Alerts stored while silences existed, not matched yet.
+        self._unmatched: set[int] = set()
+        # Alert fingerprint -> IDs of the indexed silences matching it (only non-empty sets),
+        # and the inverse.
+        self._matched: dict[int, set[str]] = {}
+        self._alerts_of: dict[str, set[int]] = {}
+        self._results: dict[int, SilenceResult] = {}
+        # label name -> label value -> fingerprints, for the label names silences anchor on;
+        # and those values sorted, for prefix anchors (dropped when the values change).
+        self._alerts_by_label: dict[str, dict[str, set[int]]] = {}
+        self._sorted_values: dict[str, list[str]] = {}
+        for silence in silences.indexed():
+            self.silence_indexed(silence, None)
+        silences.watch_index(self)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __contains__(self, alert_fingerprint: object) -> bool:
+        return alert_fingerprint in self._labels
+
+    # -- the alert side
+
+    def alert_added(self, alert_fingerprint: int, labels: Mapping[str, str]) -> None:
+        """An alert with a fingerprint new to the store (same fingerprint, same labels)."""
+        if alert_fingerprint in self._labels:
+            return
+        self._labels[alert_fingerprint] = labels
+        for name, by_value in self._alerts_by_label.items():
+            value = labels.get(name)
+            if value is None:
+                continue
+            bucket = by_value.get(value)
+            if bucket is None:
+                by_value[value] = {alert_fingerprint}
+                self._sorted_values.pop(name, None)
+            else:
+                bucket.add(alert_fingerprint)
+        if self._silences.has_indexed():
+            self._unmatched.add(alert_fingerprint)
+
+    def alert_removed(self, alert_fingerprint: int) -> None:
+        labels = self._labels.pop(alert_fingerprint, None)
+        if labels is None:
+            return
+        for name, by_value in self._alerts_by_label.items():
+            value = labels.get(name)
+            if value is None:
+                continue
+            bucket = by_value[value]
+            bucket.discard(alert_fingerprint)
+            if not bucket:
+                del by_value[value]
+                self._sorted_values.pop(name, None)
+        self._unmatched.discard(alert_fingerprint)
+        self._results.pop(alert_fingerprint, None)
+        for silence_id in self._matched.pop(alert_fingerprint, ()):
+            alerts = self._alerts_of[silence_id]
+            alerts.discard(alert_fingerprint)
+            if not alerts:
+                del self._alerts_of[silence_id]
+
+    # -- the silence side (IndexWatcher)
+
+    def silence_indexed(self, silence: Silence, previous: Silence | None) -> None:
+        if previous is not None and previous.matchers == silence.matchers:
+            # Same matchers, same alerts; only the times (and so the results) may differ.
+            for alert_fingerprint in self._alerts_of.get(silence.id, ()):
+                self._results.pop(alert_fingerprint, None)
+            return
+        self.silence_unindexed(silence.id)
+        if not self._labels:
+            return
+        labels_of = self._labels
+        unmatched = self._unmatched
+        found = {
+            alert_fingerprint
+            for alert_fingerprint in self._candidate_alerts(silence)
+            if alert_fingerprint not in unmatched and silence.matches(labels_of[alert_fingerprint])
+        }
+        if not found:
+            return
+        self._alerts_of[silence.id] = found
+        matched = self._matched
+        results = self._results
+        for alert_fingerprint in found:
+            ids = matched.get(alert_fingerprint)
+            if ids is None:
+                matched[alert_fingerprint] = {silence.id}
+            else:
+                ids.add(silence.id)
+            results.pop(alert_fingerprint, None)
+
+    def silence_unindexed(self, silence_id: str) -> None:
+        alerts = self._alerts_of.pop(silence_id, None)
+        if alerts is None:
+            return
+        matched = self._matched
+        for alert_fingerprint in alerts:
+            ids = matched[alert_fingerprint]
+            ids.discard(silence_id)
+            if not ids:
+                del matched[alert_fingerprint]
+            self._results.pop(alert_fingerprint, None)
+
+    def _candidate_alerts(self, silence: Silence) -> Collection[int]:
+        """Stored alerts that may match `silence` (a superset): those in every one of its
+        anchors' sets, or every alert if it has no anchor. Read-only."""
+        sets: list[AbstractSet[int]] = []
+        for matcher in silence.matchers:
+            anchor = _anchor(matcher)
+            if anchor is not None:
+                sets.append(self._alerts_under(anchor))
+        if not sets:
+            return self._labels.keys()
+        sets.sort(key=len)
+        found = sets[0]
+        for other in sets[1:]:
+            if not found:
+                break
+            found = found & other  # iterates over the smaller set
+        return found
+
+    def _alerts_under(self, anchor: _Anchor) -> AbstractSet[int]:
+        by_value = self._alerts_by_value(anchor.name)
+        if anchor.is_prefix:
+            values = self._values_with_prefix(anchor.name, by_value, anchor.values[0])
+        else:
+            values = [value for value in anchor.values if value in by_value]
+        if len(values) == 1:
+            return by_value[values[0]]
+        found: set[int] = set()
+        for value in values:
+            found |= by_value[value]
+        return found
+
+    def _alerts_by_value(self, name: str) -> dict[str, set[int]]:
+        by_value = self._alerts_by_label.get(name)
+        if by_value is None:
+            by_value = {}
+            for alert_fingerprint, labels in self._labels.items():
+                value = labels.get(name)
+                if value is not None:
+                    by_value.setdefault(value, set()).add(alert_fingerprint)
+            self._alerts_by_label[name] = by_value
+        return by_value
+
+    def _values_with_prefix(self, name: str, by_value: Mapping[str, set[int]], prefix: str) -> list[str]:
+        ordered = self._sorted_values.get(name)
+        if ordered is None:
+            ordered = self._sorted_values[name] = sorted(by_value)
+        found = []
+        for position in range(bisect.bisect_left(ordered, prefix), len(ordered)):
+            value = ordered[position]
+            if not value.startswith(prefix):
+                break
+            found.append(value)
+        return found
+
+    # -- the answer
+
+    def matched_fingerprints(self) -> Container[int]:
+        """The stored alerts some indexed silence matches (whatever its state): every other
+        stored alert is silenced by nothing, at any time. Matches the alerts not matched yet
+        first. Read-only, and only until the next change."""
+        for alert_fingerprint in list(self._unmatched):
+            self._match(alert_fingerprint)
+        return self._matched.keys()
+
+    def result(self, alert_fingerprint: int, now: datetime) -> SilenceResult | None:
+        """The alert's silences at `now`; None for an alert the store has not reported."""
+        matched = self._matched.get(alert_fingerprint)
+        if matched is None:
+            if self._unmatched and alert_fingerprint in self._unmatched:
+                matched = self._match(alert_fingerprint)
+            if matched is None:
+                return NO_SILENCES if alert_fingerprint in self._labels else None
+        cached = self._results.get(alert_fingerprint)
+        if cached is not None and cached.valid_from <= now < cached.valid_until:
+            return cached
+        result = _result_at(self._silences.by_ids(matched), now)
+        self._results[alert_fingerprint] = result
+        return result
+
+    def _match(self, alert_fingerprint: int) -> set[str] | None:
+        self._unmatched.discard(alert_fingerprint)
+        ids = self._silences.matching_ids(self._labels[alert_fingerprint])
+        if not ids:
+            return None
+        matched = self._matched[alert_fingerprint] = set(ids)
+        for silence_id in ids:
+            alerts = self._alerts_of.get(silence_id)
+            if alerts is None:
+                self._alerts_of[silence_id] = {alert_fingerprint}
+            else:
+                alerts.add(alert_fingerprint)
+        return matched
+
 
 class CachedSilenceStatus(Protocol):
     """What the marker remembers of an alert's last silence evaluation."""
+
+    @property
+    def state(self) -> str: ...
 
     @property
     def silenced_by(self) -> tuple[str, ...]: ...
@@ -704,6 +1029,10 @@ class SilenceMarker(Protocol):
         silences_version: int = 0,
     ) -> None: ...
 
+    def set_silences(
+        self, fingerprint: int, active: tuple[str, ...], pending: tuple[str, ...]
+    ) -> CachedSilenceStatus: ...
+
     def status(self, fingerprint: int) -> CachedSilenceStatus: ...
 
 
@@ -711,28 +1040,63 @@ class Silencer:
     """Satisfies notify.context.AlertMuter, recording the (sorted) active and pending
     silence IDs of each alert in the marker, as Alertmanager's silencer does.
 
-    Like Alertmanager's, it trusts the marker while the silences are unchanged (same
-    `Silences.version`): matchers cannot have changed, so only the recorded IDs' states are
-    re-read (time turns pending into active and active into expired). An alert evaluated
-    once is then cheap to evaluate again, whatever the number of silences. As in
-    Alertmanager, a wall clock stepping back does not revive a silence the cache saw
-    expire, until the next change to the silences."""
+    Alerts the `AlertSilenceTable` knows (the stored ones) are answered from it. Others (an
+    alert the store already dropped but an aggregation group still holds, or a silencer
+    without a table) go through the index, and, like Alertmanager's silencer, trust the
+    marker while the silences are unchanged (same `Silences.version`): matchers cannot have
+    changed, so only the recorded IDs' states are re-read. As in Alertmanager, on that path a
+    wall clock stepping back does not revive a silence the cache saw expire, until the next
+    change to the silences; the table's answers follow the clock exactly."""
 
-    def __init__(self, silences: Silences, marker: SilenceMarker | None = None) -> None:
+    def __init__(
+        self, silences: Silences, marker: SilenceMarker | None = None, table: AlertSilenceTable | None = None
+    ) -> None:
         self._silences = silences
         self._marker = marker
+        self._table = table
 
     def silenced_by(self, labels: Mapping[str, str], now: datetime) -> list[str]:
         if self._marker is None:
             return self._silences.matching(labels, now)[0]
-        alert_fingerprint = fingerprint(labels)
+        return list(self._record(self._marker, fingerprint(labels), labels, now))
+
+    def update_status(self, alert_fingerprint: int, labels: Mapping[str, str], now: datetime) -> None:
+        """Evaluate the alert with this fingerprint and labels into the marker (the API's
+        per-alert refresh, which knows the fingerprint already; it runs once per alert per
+        GET, so the table's answer is taken without a detour)."""
+        marker = self._marker
+        if marker is None:
+            return
+        table = self._table
+        if table is not None:
+            result = table.result(alert_fingerprint, now)
+            if result is not None:
+                marker.set_silences(alert_fingerprint, result.active, result.pending)
+                return
+        elif not len(self._silences):
+            # Nothing can silence it: only a stale or missing record needs writing.
+            status = marker.status(alert_fingerprint)
+            if status.silenced_by or status.pending_silences or status.state == STATE_UNPROCESSED:
+                marker.set_active_or_silenced(alert_fingerprint, (), (), self._silences.version)
+            return
+        self._record(marker, alert_fingerprint, labels, now)
+
+    def _record(
+        self, marker: SilenceMarker, alert_fingerprint: int, labels: Mapping[str, str], now: datetime
+    ) -> Sequence[str]:
+        table = self._table
+        if table is not None:
+            result = table.result(alert_fingerprint, now)
+            if result is not None:
+                marker.set_silences(alert_fingerprint, result.active, result.pending)
+                return result.active
         version = self._silences.version
-        cached = self._marker.status(alert_fingerprint)
+        cached = marker.status(alert_fingerprint)
         if cached.silences_version == version:
             active, pending = self._silences.states_of((*cached.silenced_by, *cached.pending_silences), now)
         else:
             active, pending = self._silences.matching(labels, now)
-        self._marker.set_active_or_silenced(alert_fingerprint, active, pending, version)
+        marker.set_active_or_silenced(alert_fingerprint, active, pending, version)
         return active
 
     def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
@@ -827,6 +1191,9 @@ def record_change(change: SilenceChange) -> bytes:
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "NO_SILENCES",
+    "AlertSilenceTable",
+    "IndexWatcher",
     "MatcherSpec",
     "Silence",
     "SilenceChange",
@@ -835,6 +1202,7 @@ __all__ = [
     "SilenceMatcher",
     "SilenceNotFound",
     "SilenceRequest",
+    "SilenceResult",
     "SilenceState",
     "Silencer",
     "Silences",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from daemon.api.response import (
 )
 from daemon.api.silences import parse_api_datetime
 from daemon.dispatch import AlertGroupView
-from daemon.marker import STATE_ACTIVE, AlertStatus, Marker
+from daemon.marker import ACTIVE_STATUS, STATE_ACTIVE, UNPROCESSED_STATUS, AlertStatus, Marker
 from daemon.matchers import Matcher, MatcherError, MatchType, compile_anchored, go_quote, parse_matcher
 from daemon.routing import Route
 from notify.model import ZERO_TIME, Alert, format_api_time
@@ -99,11 +99,31 @@ class AlertsRuntime:
     # called with (fingerprint, labels, now).
     set_alert_status: Callable[[int, Mapping[str, str], datetime], None]
     groups: GroupsFunction
+    # The stored alerts that something may mute now (a silence matches them, whatever its
+    # state); asked once per GET. Every other alert evaluates to ACTIVE_STATUS, so a GET
+    # writes that without running `set_alert_status`. None (here or as the answer): any
+    # alert may be muted (inhibition rules exist, say), so evaluate each one.
+    maybe_muted: Callable[[], Container[int] | None] | None = None
     # Receivers by alert fingerprint: routing is a pure function of the labels, so a
     # runtime (one config) computes it once per alert.
     receivers_cache: dict[int, list[str]] = dataclasses.field(default_factory=dict, compare=False)
+    # A tree that is only a root without matchers routes every alert to its receiver: one
+    # shared list, no per-alert routing or cache entry.
+    _everyone: list[str] | None = dataclasses.field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.route.routes and not self.route.matchers:
+            object.__setattr__(self, "_everyone", [self.route.opts.receiver])
+
+    @property
+    def routes_everything(self) -> bool:
+        """Whether every alert goes to the root's receiver alone (`receivers_of` ignores
+        its arguments and answers one shared list)."""
+        return self._everyone is not None
 
     def receivers_of(self, fingerprint: int, labels: Mapping[str, str]) -> list[str]:
+        if self._everyone is not None:
+            return self._everyone
         cache = self.receivers_cache
         found = cache.get(fingerprint)
         if found is None:
@@ -180,7 +200,10 @@ class _Postable:
     generator_url: str
 
 
-def _decode_element(element: Any) -> _Postable:
+def _decode_element(element: Any, parsed_times: dict[str, datetime]) -> _Postable:
+    """One element of the body; `parsed_times` memoises time texts across the request's
+    elements (a rule evaluation stamps its alerts alike): fewer parses at ingest, and
+    alerts sharing one datetime object share its cached hash when the API formats it."""
     if element is None:
         # Alertmanager dereferences the null and drops the connection; we answer instead.
         return _Postable(None, {}, ZERO_TIME, ZERO_TIME, "")
@@ -198,10 +221,13 @@ def _decode_element(element: Any) -> _Postable:
         elif key in _TIME_FIELDS and value is not None:
             if not isinstance(value, str):
                 raise _decode_failure(unmarshal_type_error(value, f".{key}", "string"))
-            try:
-                times[key] = parse_time(value)
-            except ValueError as error:
-                raise _decode_failure(str(error)) from None
+            parsed = parsed_times.get(value)
+            if parsed is None:
+                try:
+                    parsed = parsed_times[value] = parse_time(value)
+                except ValueError as error:
+                    raise _decode_failure(str(error)) from None
+            times[key] = parsed
     if mismatch is not None:
         raise _decode_failure(mismatch)
     # Part two: the embedded Alert (labels, generatorURL).
@@ -242,7 +268,8 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
         return []
     if not isinstance(document, list):
         raise _decode_failure(f"json: cannot unmarshal {json_kind(document)} into Go value of type models.PostableAlerts")
-    postables = [_decode_element(element) for element in document]
+    parsed_times: dict[str, datetime] = {}
+    postables = [_decode_element(element, parsed_times) for element in document]
     for index, postable in enumerate(postables):
         if postable.generator_url and not is_request_uri(postable.generator_url):
             raise FrameworkError(
@@ -319,22 +346,98 @@ def gettable_alert(
     return shown
 
 
-def render_alert(fingerprint: int, alert: Alert, receivers: Sequence[str], status: AlertStatus) -> bytes:
-    """The alert's gettableAlert as JSON bytes, cached on the Alert object itself.
+# Receiver lists as JSON, by their names; bounded (one entry per distinct list of receivers
+# an alert routes to, so a config would need this many routes to overflow it).
+MAX_CACHED_RECEIVER_LISTS = 4096
+_receivers_json: dict[tuple[str, ...], bytes] = {}
 
-    What a fragment shows depends on the Alert (the store replaces the object on every
-    update, and copies start without the cache), the marker's AlertStatus (replaced only when
-    it changes) and the receiver names. Responses join the cached fragments, so a GET of
-    100,000 unchanged alerts formats and encodes nothing; bytes, unlike dicts, cost the
-    garbage collector nothing to keep, and the cache goes away with the alert.
-    """
+
+def _receivers_bytes(receivers: Sequence[str]) -> bytes:
+    key = tuple(receivers)
+    encoded = _receivers_json.get(key)
+    if encoded is None:
+        if len(_receivers_json) >= MAX_CACHED_RECEIVER_LISTS:
+            _receivers_json.clear()
+        encoded = _receivers_json[key] = orjson.dumps([{"name": name} for name in receivers])
+    return encoded
+
+
+# The three API times of alerts, by (start, end, update) in UTC: the alerts of one POST
+# share them (see _decode_element), so a GET formats each triple once. Bounded like
+# notify.model's memo of single times: past the bound it starts over.
+MAX_CACHED_TIME_TRIPLES = 8192
+_time_triples: dict[tuple[datetime, datetime, datetime], tuple[bytes, bytes, bytes]] = {}
+
+
+def _api_times(starts_at: datetime, ends_at: datetime, updated_at: datetime) -> tuple[bytes, bytes, bytes]:
+    # Equal instants in other zones print differently: only all-UTC triples are memoised.
+    if starts_at.tzinfo is not UTC or ends_at.tzinfo is not UTC or updated_at.tzinfo is not UTC:
+        return (
+            format_api_time(starts_at).encode(),
+            format_api_time(ends_at).encode(),
+            format_api_time(updated_at).encode(),
+        )
+    key = (starts_at, ends_at, updated_at)
+    texts = _time_triples.get(key)
+    if texts is None:
+        if len(_time_triples) >= MAX_CACHED_TIME_TRIPLES:
+            _time_triples.clear()
+        texts = _time_triples[key] = (
+            format_api_time(starts_at).encode(),
+            format_api_time(ends_at).encode(),
+            format_api_time(updated_at).encode(),
+        )
+    return texts
+
+
+def alert_parts(fingerprint: int, alert: Alert, receivers: Sequence[str]) -> tuple[bytes, bytes]:
+    """The alert's gettableAlert as JSON around its `status` value: (everything up to
+    `"status":`, everything after the value followed by a comma), cached on the Alert.
+
+    The store replaces the Alert object on every update (and copies start without the
+    cache), so the parts only depend on it and on the receivers, which are checked by
+    identity first (the API's routing cache hands out the same list while a config lives).
+    The status is spliced in from the marker's AlertStatus, which many alerts share.
+    Bytes, unlike dicts, cost the garbage collector nothing to keep, and the cache goes away
+    with the alert. Every text here is JSON-safe except the client's strings, which orjson
+    encodes; `%` formatting of bytes is the cheapest assembly CPython offers."""
     cached = alert.api_rendering
-    if cached is not None and cached[0] is status and cached[1] == receivers:
-        return cached[2]
-    # orjson hands back its ~4 KiB working buffer; the copy holds only the bytes used.
-    fragment = memoryview(orjson.dumps(gettable_alert(fingerprint, alert, receivers, status.to_api()))).tobytes()
-    alert.api_rendering = (status, receivers, fragment)
-    return fragment
+    if cached is not None and (cached[0] is receivers or cached[0] == receivers):
+        return cached[1], cached[2]
+    starts, ends, updated = _api_times(alert.starts_at, alert.ends_at, alert.updated_at)
+    annotations = alert.annotations
+    generator_url = alert.generator_url
+    prefix = b'{"annotations":%b,"endsAt":"%b","fingerprint":"%016x","receivers":%b,"startsAt":"%b","status":' % (
+        orjson.dumps(annotations) if annotations else b"{}",
+        ends,
+        fingerprint,
+        _receivers_bytes(receivers),
+        starts,
+    )
+    suffix = b',"updatedAt":"%b"%b,"labels":%b},' % (
+        updated,
+        b',"generatorURL":' + orjson.dumps(generator_url) if generator_url else b"",
+        orjson.dumps(alert.labels),
+    )
+    alert.api_rendering = (receivers, prefix, suffix)
+    return prefix, suffix
+
+
+def render_alert(fingerprint: int, alert: Alert, receivers: Sequence[str], status: AlertStatus) -> bytes:
+    """The alert's gettableAlert as JSON bytes (from the cached parts)."""
+    prefix, suffix = alert_parts(fingerprint, alert, receivers)
+    return prefix + status.json() + suffix[:-1]
+
+
+def _json_array(pieces: list[bytes]) -> bytes:
+    """The JSON array of the elements in `pieces`: each element's parts in order, the last
+    part of each ending in a comma (see `alert_parts`)."""
+    if not pieces:
+        return b"[]"
+    pieces[-1] = pieces[-1][:-1]
+    pieces.append(b"]")
+    pieces.insert(0, b"[")  # cheaper than copying the joined body once more
+    return b"".join(pieces)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -358,11 +461,6 @@ class _Selection:
         if not self.inhibited and status.inhibited_by:
             return False
         return matches_filter_labels(self.matchers, labels)
-
-
-def _json_array(fragments: list[bytes]) -> bytes:
-    """The JSON array of already encoded elements (what orjson.dumps of the list gives)."""
-    return b"[" + b",".join(fragments) + b"]"
 
 
 class AlertsAPI:
@@ -395,7 +493,8 @@ class AlertsAPI:
         except FrameworkError as error:
             return error.response
         now = self._clock()
-        resolve_timeout = self._runtime().resolve_timeout
+        # One object for every defaulted end (see _decode_element on shared datetimes).
+        default_ends_at = now + self._runtime().resolve_timeout
         valid: list[Alert] = []
         errors: list[str] = []
         firing = resolved = 0
@@ -405,7 +504,7 @@ class AlertsAPI:
                 starts_at = now if ends_at == ZERO_TIME else ends_at
             if ends_at == ZERO_TIME:
                 timeout = True
-                ends_at = now + resolve_timeout
+                ends_at = default_ends_at
             if ends_at > now:
                 firing += 1
             else:
@@ -485,35 +584,54 @@ class AlertsAPI:
             return parsed
         selection, receiver_regex = parsed
         runtime = self._runtime()
+        everyone = runtime.receivers_of(0, {}) if runtime.routes_everything else None
         receivers_of = runtime.receivers_of
+        routed = runtime.receivers_cache.get
         set_alert_status = runtime.set_alert_status
-        status_of = self._marker.status
+        maybe_muted = runtime.maybe_muted() if runtime.maybe_muted is not None else None
+        marker = self._marker
+        recorded = marker.statuses().get
+        set_unmuted = marker.set_silences
         admits = None if selection.admits_everything else selection.admits
         now = self._clock()
-        fragments: list[bytes] = []
-        # One pass, everything inlined: this loop runs once per stored alert per GET.
+        pieces: list[bytes] = []
+        append = pieces.append
+        # One pass, everything inlined: this loop runs once per stored alert per GET, and
+        # for most alerts it is a few lookups and three appends.
         # Alertmanager sorts by the fingerprint's 16-digit hex string: the same order as the
         # int, which is the order the store keeps.
         alerts, order = self._store.sorted_view()
         for fingerprint in order:
             alert = alerts[fingerprint]
-            labels = alert.labels
-            receivers = receivers_of(fingerprint, labels)
+            receivers = everyone or routed(fingerprint) or receivers_of(fingerprint, alert.labels)
             if receiver_regex is not None and not any(receiver_regex.search(name) for name in receivers):
                 continue
             ends_at = alert.ends_at
             if ends_at < now and ends_at != ZERO_TIME:
                 continue
-            set_alert_status(fingerprint, labels, now)
-            status = status_of(fingerprint)
-            if admits is not None and not admits(status, labels):
+            # Alertmanager evaluates every listed alert into the marker; for an alert nothing
+            # can mute, that evaluation is known to give ACTIVE_STATUS.
+            status = recorded(fingerprint)
+            if maybe_muted is None or fingerprint in maybe_muted:
+                set_alert_status(fingerprint, alert.labels, now)
+                status = recorded(fingerprint)
+            elif status is not ACTIVE_STATUS:
+                status = set_unmuted(fingerprint, (), ())
+            if status is None:
+                status = UNPROCESSED_STATUS  # a set_alert_status that records nothing
+            if admits is not None and not admits(status, alert.labels):
                 continue
             cached = alert.api_rendering
-            if cached is not None and cached[0] is status and cached[1] == receivers:
-                fragments.append(cached[2])
+            if cached is not None and cached[0] is receivers:
+                append(cached[1])
+                append(status.api_json or status.json())
+                append(cached[2])
             else:
-                fragments.append(render_alert(fingerprint, alert, receivers, status))
-        return Response(200, _json_array(fragments), JSON_CONTENT_TYPE)
+                prefix, suffix = alert_parts(fingerprint, alert, receivers)
+                append(prefix)
+                append(status.json())
+                append(suffix)
+        return Response(200, _json_array(pieces), JSON_CONTENT_TYPE)
 
     # ------------------------------------------------------------------ GET /alerts/groups
 
@@ -533,24 +651,20 @@ class AlertsAPI:
         no_receivers: list[str] = []
         parts: list[bytes] = []
         for view in views:
-            fragments: list[bytes] = []
+            pieces: list[bytes] = []
             for fingerprint, alert in view.alerts:
                 receivers = receivers_by_fingerprint.get(fingerprint, no_receivers)
-                status = status_of(fingerprint)
-                cached = alert.api_rendering
-                if cached is not None and cached[0] is status and cached[1] == receivers:
-                    fragments.append(cached[2])
-                else:
-                    fragments.append(render_alert(fingerprint, alert, receivers, status))
+                prefix, suffix = alert_parts(fingerprint, alert, receivers)
+                pieces += (prefix, status_of(fingerprint).json(), suffix)
             # gettableAlertGroup's field order: alerts, labels, receiver.
             parts.append(
                 b'{"alerts":'
-                + _json_array(fragments)
+                + _json_array(pieces)
                 + b',"labels":'
                 + orjson.dumps(dict(view.labels))
                 + b',"receiver":'
                 + orjson.dumps({"name": view.receiver})
-                + b"}"
+                + b"},"
             )
         return Response(200, _json_array(parts), JSON_CONTENT_TYPE)
 

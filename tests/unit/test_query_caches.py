@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from daemon.aggregation import AggregationGroup, alert_sort_key, flush_snapshot
 from daemon.alerts import AlertStore, AlertUpdate
-from daemon.api.alerts import AlertsAPI, AlertsRuntime, gettable_alert, render_alert
+from daemon.api.alerts import AlertsAPI, AlertsRuntime, alert_parts, gettable_alert, render_alert
 from daemon.config.model import RouteConfig
 from daemon.marker import STATE_ACTIVE, UNPROCESSED_STATUS, Marker
 from daemon.routing import Route
@@ -168,11 +168,27 @@ def test_fragment_is_the_gettable_alert_encoded() -> None:
     stored.generator_url = "http://prometheus/graph"
     fingerprint = stored.fingerprint()
     status = Marker().status(fingerprint)
-    fragment = render_alert(fingerprint, stored, ["default"], status)
-    assert fragment == orjson.dumps(gettable_alert(fingerprint, stored, ["default"], status.to_api()))
-    assert render_alert(fingerprint, stored, ["default"], status) is fragment
+    receivers = ["default"]
+    fragment = render_alert(fingerprint, stored, receivers, status)
+    assert fragment == orjson.dumps(gettable_alert(fingerprint, stored, receivers, status.to_api()))
+    # The parts around the status are cached on the alert, for these receivers.
+    prefix, suffix = alert_parts(fingerprint, stored, receivers)
+    assert alert_parts(fingerprint, stored, receivers)[0] is prefix
+    assert alert_parts(fingerprint, stored, ["default"])[1] is suffix
     assert render_alert(fingerprint, stored, ["other"], status) != fragment
     assert dataclasses.replace(stored).api_rendering is None
+    # The status part is encoded once per status object.
+    assert status.json() is status.json()
+    assert orjson.loads(status.json()) == status.to_api()
+
+
+def test_fragment_of_an_alert_without_annotations_or_generator() -> None:
+    stored = alert(alertname='quote"and\\slash', job="j")
+    fingerprint = stored.fingerprint()
+    status = Marker().status(fingerprint)
+    assert render_alert(fingerprint, stored, ["a", "b"], status) == orjson.dumps(
+        gettable_alert(fingerprint, stored, ["a", "b"], status.to_api())
+    )
 
 
 async def test_get_follows_status_receiver_and_content_changes() -> None:
