@@ -449,9 +449,25 @@ class Application:
         )
 
     async def _commit_logs_periodically(self) -> None:
+        """Commit appends that had no commit of their own at most
+        BACKGROUND_COMMIT_INTERVAL_SECONDS after the first of them; with none (an idle
+        replica) sleep instead of waking every interval for nothing."""
+        logs = ((self.nflog_log, "notification log"), (self.silences_log, "silences"))
+
+        def arm() -> trio.Event:
+            appended = trio.Event()
+            for log, _ in logs:
+                log.on_append = appended.set
+            return appended
+
+        appended = arm()
         while True:
+            await appended.wait()
             await trio.sleep(BACKGROUND_COMMIT_INTERVAL_SECONDS)
-            for log, what in ((self.nflog_log, "notification log"), (self.silences_log, "silences")):
+            # Re-armed before committing: whatever is appended from here on, even during
+            # the commit, wakes the next round.
+            appended = arm()
+            for log, what in logs:
                 try:
                     await log.commit()
                 except OSError as error:

@@ -195,6 +195,8 @@ class DurableLog:
         self._lock = trio.Lock()  # one writer (commit or compact) at a time, FIFO-fair
         self._log_handle: int | None = None
         self.corrupt_files: list[Path] = []
+        # Called after every append: a background committer sleeps until there is work.
+        self.on_append: Callable[[], None] | None = None
 
     # -- start-up
 
@@ -245,6 +247,8 @@ class DurableLog:
         """Buffer a record; it is durable once a later `commit` returns."""
         self._pending.append(frame(payload))
         self._appended += 1
+        if self.on_append is not None:
+            self.on_append()
 
     async def commit(self) -> None:
         """Wait until every record appended before this call is fsynced (group commit)."""
