@@ -2,8 +2,15 @@
 
 import sys
 
+# httpx imports its command-line client, and with it click, rich and pygments (tens of
+# milliseconds of every start-up), whenever those happen to be installed, as they are next
+# to the test tools. The daemon never runs that client; a None entry makes httpx skip it.
+_UNUSED_MODULES = ("httpx._main",)
+
 
 def main(argv: list[str] | None = None) -> int:
+    for name in _UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: "skip this module"
     from daemon.app import run_from_args
 
     return int(run_from_args(sys.argv[1:] if argv is None else argv))
