@@ -95,10 +95,6 @@ def configure(level: str = "info", log_format: str = "logfmt", stream: TextIO | 
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(LEVELS[level])
-    # hypercorn logs every request at info; Alertmanager logs none.
-    logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
-    # hypercorn announces its binds at info; the daemon logs its own "Listening on" line.
-    logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     # httpx logs every notification request at info; Alertmanager logs none.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return logging.getLogger(ROOT_LOGGER_NAME)
