@@ -68,7 +68,17 @@ def _is_nil(value: Any) -> bool:
     return value is None or value is NO_VALUE
 
 
+# Operands of one of these exact classes compare directly; everything else takes the full path.
+_DIRECTLY_COMPARABLE = (int, str)
+
+
 def _eq(first: Any, *others: Any) -> bool:
+    if (
+        len(others) == 1
+        and first.__class__ is others[0].__class__
+        and first.__class__ in _DIRECTLY_COMPARABLE
+    ):
+        return bool(first == others[0])
     if not others:
         raise FunctionError("missing argument for comparison")
     first_kind = _basic_kind(first)
@@ -97,6 +107,8 @@ def _eq(first: Any, *others: Any) -> bool:
 
 
 def _lt(first: Any, second: Any) -> bool:
+    if first.__class__ is second.__class__ and first.__class__ in _DIRECTLY_COMPARABLE:
+        return bool(first < second)
     first_kind, second_kind = _basic_kind(first), _basic_kind(second)
     if first_kind == _INVALID or second_kind == _INVALID:
         raise FunctionError("invalid type for comparison")
@@ -116,10 +128,14 @@ def _le(first: Any, second: Any) -> bool:
 
 
 def _gt(first: Any, second: Any) -> bool:
+    if first.__class__ is second.__class__ and first.__class__ in _DIRECTLY_COMPARABLE:
+        return bool(first > second)
     return not _le(first, second)
 
 
 def _ge(first: Any, second: Any) -> bool:
+    if first.__class__ is second.__class__ and first.__class__ in _DIRECTLY_COMPARABLE:
+        return bool(first >= second)
     return not _lt(first, second)
 
 

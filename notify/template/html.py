@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from notify.template.errors import TemplateExecError
@@ -80,14 +81,27 @@ def _replace(text: str, pattern: re.Pattern[str], table: dict[str, str]) -> str:
     return pattern.sub(lambda found: table[found.group()], text)
 
 
-def _html_entity(found: re.Match[str]) -> str:
+# Exported for compiled templates, which inline html_escape.
+HTML_ENTITY_PATTERN = _HTML_PATTERN
+
+
+def html_entity(found: re.Match[str]) -> str:
     return _HTML_TABLE[found.group()]
 
 
 def html_escape(text: str) -> str:
     if _HTML_PATTERN.search(text) is None:
         return text  # most label values need no escaping; searching is cheaper than substituting
-    return _HTML_PATTERN.sub(_html_entity, text)
+    # Chained replacements beat a substitution callback per character; `&` goes first.
+    return (
+        text.replace("&", "&amp;")
+        .replace("\0", "\ufffd")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+        .replace("+", "&#43;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
 
 
 def _strip_tags(text: str) -> str:
@@ -473,54 +487,122 @@ def escape_value(context: Context, value: Any, escaped_by: str | None) -> str:
     """The text of `value` escaped for `context` (a value_context), as html/template's
     escapers for that context would print it; `escaped_by` is a predefined escaper ending
     the pipeline, which replaces the equivalent escaper."""
+    key = (context, escaped_by)
+    escaper = _escapers.get(key)
+    if escaper is None:
+        if len(_escapers) >= MAX_MEMOISED_TRANSITIONS:
+            _escapers.clear()
+        escaper = _escapers[key] = value_escaper(context, escaped_by)
+    return escaper(value)
+
+
+ValueEscaper = Callable[[Any], str]
+_escapers: dict[tuple[Context, str | None], ValueEscaper] = {}
+
+
+def _nothing(value: Any) -> str:
+    return ""
+
+
+def _escape_text(value: Any) -> str:
+    if value.__class__ is str:
+        return html_escape(value)
+    if isinstance(value, SafeHTML):
+        return format_value(value)
+    return html_escape(format_value(value))
+
+
+def _escape_rcdata(value: Any) -> str:
+    if isinstance(value, SafeHTML):
+        return _replace(format_value(value), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
+    return html_escape(format_value(value))
+
+
+def value_escaper(context: Context, escaped_by: str | None) -> ValueEscaper:
+    """escape_value for one context, chosen once: the escapers Go's html/template would
+    insert for an action in that context."""
     state = context[0]
     if state is State.HTML_COMMENT:
-        return ""
-    safe_html = isinstance(value, SafeHTML)
-    text = format_value(value)
+        return _nothing
     if state is State.TEXT:
-        if not safe_html and escaped_by != "html":
-            text = html_escape(text)
-        return text
+        return format_value if escaped_by == "html" else _escape_text
     if state is State.RCDATA:
-        if escaped_by != "html":
-            text = _replace(
-                text,
-                _HTML_NORM_PATTERN if safe_html else _HTML_PATTERN,
-                _HTML_NORM_TABLE if safe_html else _HTML_TABLE,
-            )
-        return text
+        return format_value if escaped_by == "html" else _escape_rcdata
     if state is State.SCRIPT:
-        return _js_string(text) if context[6] else _js_value(value)
+        return (lambda value: _js_string(format_value(value))) if context[6] else _js_value
     if state is State.STYLE:
-        return _css_value(text)
+        return lambda value: _css_value(format_value(value))
     if state is State.ATTR_NAME:
-        return _html_name(text)
-    return _attribute_value(context, text, value, safe_html, escaped_by)
+        return lambda value: _html_name(format_value(value))
+    return _attribute_escaper(context, escaped_by)
 
 
-def _attribute_value(context: Context, text: str, value: Any, safe_html: bool, escaped_by: str | None) -> str:
+def _attribute_escaper(context: Context, escaped_by: str | None) -> ValueEscaper:
+    """An attribute value: first the attribute kind's escaper (URL, JS, CSS), then HTML
+    escaping for the attribute's quoting."""
     _, _, _, kind, delimiter, url_part, js_quote = context
+    by_kind: Callable[[str, Any], str]
+    urlquery_done = escaped_by == "urlquery"
     if kind is AttrKind.URL:
         if url_part is UrlPart.QUERY_OR_FRAGMENT:
-            if escaped_by != "urlquery":
-                text = _process_url(text, normalize=False)
+            by_kind = _keep_text if urlquery_done else _url_query_part
+        elif url_part is UrlPart.NONE:
+            by_kind = _url_start_filtered if urlquery_done else _url_start
         else:
-            if url_part is UrlPart.NONE and not _is_safe_url(text):
-                text = "#" + FILTER_FAILSAFE
-            if escaped_by != "urlquery":
-                text = _process_url(text, normalize=True)
+            by_kind = _keep_text if urlquery_done else _url_later
     elif kind is AttrKind.JS:
-        text = _js_string(text) if js_quote else _js_value(value)
+        by_kind = _js_in_string if js_quote else _js_whole_value
     elif kind is AttrKind.CSS:
-        text = _css_value(text)
+        by_kind = _css_text
+    else:
+        by_kind = _keep_text
     if escaped_by == "html":
-        return text
+        return lambda value: by_kind(format_value(value), value)
     if delimiter == " ":
-        return _replace(text, _NOSPACE_PATTERN, _HTML_NOSPACE_TABLE)
-    if safe_html and kind is AttrKind.PLAIN:
-        return _replace(_strip_tags(text), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
-    return html_escape(text)
+        return lambda value: _replace(
+            by_kind(format_value(value), value), _NOSPACE_PATTERN, _HTML_NOSPACE_TABLE
+        )
+    if kind is AttrKind.PLAIN:
+        return _escape_plain_attribute
+    return lambda value: html_escape(by_kind(format_value(value), value))
+
+
+def _escape_plain_attribute(value: Any) -> str:
+    if isinstance(value, SafeHTML):
+        return _replace(_strip_tags(format_value(value)), _HTML_NORM_PATTERN, _HTML_NORM_TABLE)
+    return html_escape(format_value(value))
+
+
+def _keep_text(text: str, value: Any) -> str:
+    return text
+
+
+def _url_query_part(text: str, value: Any) -> str:
+    return _process_url(text, normalize=False)
+
+
+def _url_start_filtered(text: str, value: Any) -> str:
+    return text if _is_safe_url(text) else "#" + FILTER_FAILSAFE
+
+
+def _url_start(text: str, value: Any) -> str:
+    return _process_url(text if _is_safe_url(text) else "#" + FILTER_FAILSAFE, normalize=True)
+
+
+def _url_later(text: str, value: Any) -> str:
+    return _process_url(text, normalize=True)
+
+
+def _js_in_string(text: str, value: Any) -> str:
+    return _js_string(text)
+
+
+def _js_whole_value(text: str, value: Any) -> str:
+    return _js_value(value)
+
+
+def _css_text(text: str, value: Any) -> str:
+    return _css_value(text)
 
 
 def literal_transition(context: Context, text: str) -> tuple[str, Context]:

@@ -16,9 +16,10 @@ from importlib import resources
 from typing import Any
 
 from notify.template import nodes as n
-from notify.template.compiler import CompiledEvaluator, Compiler, Statement, run_program
+from notify.template.compiler import Compiler, Statement, run_program
 from notify.template.errors import TemplateError, TemplateExecError
 from notify.template.evaluator import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_MAX_STEPS, Evaluator, Writer
+from notify.template.expressions import CompiledEvaluator
 from notify.template.functions import DEFAULT_FUNCTIONS, Function
 from notify.template.parser import parse
 
