@@ -122,43 +122,58 @@ def silence_snapshot_records(silences: Silences) -> Iterator[bytes]:
     return encode_batches(silence_row(silence, expires_at) for silence, expires_at in entries)
 
 
-class _MatcherInterner:
-    """One SilenceMatcher per distinct (name, type code, value): silences loaded together
-    share matchers (the same alertname in many silences), and a matcher is immutable, with
-    its regex compiled once on first use, so sharing it saves both construction and RE2
-    compilations."""
+class _SilenceBuilder:
+    """Silences from batch rows, counting the malformed ones.
+
+    One SilenceMatcher serves every silence with the same (name, type code, value): silences
+    loaded together share matchers (the same alertname in many silences), and a matcher is
+    immutable, with its regex compiled once on first use, so sharing it saves construction
+    and RE2 compilations. This loop runs once per silence on disk, so it is written flat."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[Any, ...], SilenceMatcher] = {}
+        self._matchers: dict[tuple[Any, ...], SilenceMatcher] = {}
+        self.malformed = 0
 
-    def __call__(self, raw: tuple[Any, ...]) -> SilenceMatcher:
-        matcher = self._known.get(raw)
-        if matcher is None:
-            name, code, value = raw
-            if type(name) is not str or type(value) is not str:
-                raise BatchError(f"malformed matcher {raw!r}")
-            matcher = SilenceMatcher(name, MATCH_TYPES_BY_CODE[code], value)
-            self._known[raw] = matcher
+    def _new_matcher(self, raw: tuple[Any, ...]) -> SilenceMatcher:
+        name, code, value = raw
+        if type(name) is not str or type(value) is not str:
+            raise BatchError(f"malformed matcher {raw!r}")
+        matcher = SilenceMatcher(name, MATCH_TYPES_BY_CODE[code], value)
+        self._matchers[raw] = matcher
         return matcher
 
-
-def _silence_from_row(row: tuple[Any, ...], matcher: _MatcherInterner) -> tuple[Silence, datetime]:
-    silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = row
-    if type(silence_id) is not str or type(created_by) is not str or type(comment) is not str:
-        raise BatchError("malformed silence row: a text field is not a string")
-    starts_at = from_micros(starts)
-    # A silence created to start now has updated_at == starts_at: one datetime serves both.
-    updated_at = starts_at if updated == starts else from_micros(updated)
-    silence = Silence(
-        silence_id,
-        tuple(map(matcher, raw_matchers)),
-        starts_at,
-        from_micros(ends),
-        updated_at,
-        created_by,
-        comment,
-    )
-    return silence, from_micros(expires)
+    def silences(self, rows: Iterable[Any], now_micros: int) -> Iterator[tuple[Silence, datetime]]:
+        """(silence, expires_at) of each well-formed row that has not expired by `now_micros`
+        (merging would refuse those anyway)."""
+        known = self._matchers
+        new_matcher = self._new_matcher
+        from_timestamp = datetime.fromtimestamp
+        for row in rows:
+            try:
+                silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = row
+                if expires < now_micros:
+                    continue
+                if type(silence_id) is not str or type(created_by) is not str or type(comment) is not str:
+                    raise BatchError("malformed silence row: a text field is not a string")
+                matchers = tuple([known.get(raw) or new_matcher(raw) for raw in raw_matchers])
+                if 0 <= starts <= ends <= expires < _FAST_MICROS_LIMIT and 0 <= updated < _FAST_MICROS_LIMIT:
+                    # from_micros's fast path, inlined: every time in its range.
+                    starts_at = from_timestamp(starts / _MICROS_PER_SECOND, UTC)
+                    ends_at = from_timestamp(ends / _MICROS_PER_SECOND, UTC)
+                    expires_at = from_timestamp(expires / _MICROS_PER_SECOND, UTC)
+                    # A silence created to start now has updated_at == starts_at.
+                    updated_at = (
+                        starts_at if updated == starts else from_timestamp(updated / _MICROS_PER_SECOND, UTC)
+                    )
+                else:
+                    starts_at, ends_at, updated_at, expires_at = map(
+                        from_micros, (starts, ends, updated, expires)
+                    )
+                silence = Silence(silence_id, matchers, starts_at, ends_at, updated_at, created_by, comment)
+            except (BatchError, ValueError, TypeError, KeyError, OverflowError, MatcherError):
+                self.malformed += 1
+                continue
+            yield silence, expires_at
 
 
 def load_silence_records(silences: Silences, records: Iterable[bytes], now: datetime) -> int:
@@ -167,7 +182,7 @@ def load_silence_records(silences: Silences, records: Iterable[bytes], now: date
     Replaying is idempotent: merging is last-writer-wins."""
     malformed = 0
     now_micros = to_micros(now)
-    matcher = _MatcherInterner()
+    builder = _SilenceBuilder()
     merge = silences.merge
     for record in records:
         if not is_batch(record):
@@ -183,16 +198,9 @@ def load_silence_records(silences: Silences, records: Iterable[bytes], now: date
         except BatchError:
             malformed += 1
             continue
-        for row in rows:
-            try:
-                if row[7] < now_micros:
-                    continue  # merge would refuse it: expired before now
-                silence, expires_at = _silence_from_row(row, matcher)
-            except (BatchError, ValueError, TypeError, KeyError, IndexError, OverflowError, MatcherError):
-                malformed += 1
-                continue
+        for silence, expires_at in builder.silences(rows, now_micros):
             merge(silence, expires_at, now)
-    return malformed
+    return malformed + builder.malformed
 
 
 __all__ = [

@@ -3,6 +3,7 @@ daemon writes and reloads them through the durable log, old single-record files,
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -130,6 +131,20 @@ async def test_silences_snapshot_reloads_identically(tmp_path: Path) -> None:
     regex_silence = next(s for s in reloaded.all() if s.comment.startswith("silence 1 "))
     later = T0 + timedelta(seconds=1)
     assert reloaded.matching({"alertname": "Disk", "instance": "host-1:1"}, later)[0] == [regex_silence.id]
+
+
+def test_silences_with_times_outside_the_fast_range_reload_identically() -> None:
+    original = Silences()
+    far = dataclasses.replace(a_request(), ends_at=datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
+    original.set(far, T0)  # expires saturates at the latest datetime
+    later = dataclasses.replace(
+        a_request(1), starts_at=T0 + timedelta(days=1), ends_at=T0 + timedelta(days=2)
+    )
+    original.set(later, T0)  # updated_at differs from starts_at
+    reloaded = Silences()
+    assert load_silence_records(reloaded, silence_snapshot_records(original), T0) == 0
+    assert state_of(reloaded) == state_of(original)
+    assert {reloaded.expires_at(s.id) for s in reloaded.all()} >= {LATEST_EXPIRY}
 
 
 def test_loaded_silences_share_equal_matchers() -> None:
