@@ -7,29 +7,36 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 # Started with HA off (no --cluster.listen-address) and run until its flags are parsed.
 PROBE = textwrap.dedent(
     """
-    import json, sys
+    import gc, json, sys
     from daemon.__main__ import main
     main(["--version"])
-    print(json.dumps(sorted(name for name, module in sys.modules.items() if module is not None)))
+    loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+    print(json.dumps({"modules": loaded, "collecting": gc.isenabled()}))
     """
 )
 
 
-def modules_after_start() -> set[str]:
+def state_after_start() -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
     )
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    state: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return state
 
 
 def test_the_daemon_does_not_load_what_it_never_uses() -> None:
-    loaded = modules_after_start()
+    loaded = set(state_after_start()["modules"])
     assert "daemon.app" in loaded and "httpx" in loaded  # the probe reached the real imports
     # httpx's command-line client and its libraries, whether or not they are installed.
     assert not {"httpx._main", "click", "rich", "pygments"} & loaded
     # The cluster's shell and glue load only with HA on.
     assert not {"cluster.peer", "cluster.transport", "daemon.cluster_glue"} & loaded
+
+
+def test_the_collector_paused_for_the_imports_runs_again() -> None:
+    assert state_after_start()["collecting"] is True
