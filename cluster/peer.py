@@ -446,7 +446,7 @@ class Peer:
         return names.index(self.name) if self.name in names else 0
 
     def cluster_size(self) -> int:
-        return len(self.node.members()) if self._node is not None else 1
+        return self._node.member_count() if self._node is not None else 1
 
     def status(self) -> dict[str, object]:
         """`/api/v2/status` cluster block: name, settling|ready, peers sorted by name."""

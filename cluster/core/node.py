@@ -231,6 +231,10 @@ class Node:
         """Alive and suspect members, ourselves included (memberlist's Members())."""
         return self.membership.members()
 
+    def member_count(self) -> int:
+        """len(members()) without building a snapshot of each member."""
+        return sum(1 for node in self.membership.nodes if not node.dead_or_left)
+
     def member(self, name: str) -> Member | None:
         state = self.membership.by_name.get(name)
         return state.snapshot() if state is not None else None
@@ -628,16 +632,19 @@ class Node:
     # --- sending packets ------------------------------------------------------------------
 
     def _get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
+        # Every ping and ack asks for piggyback gossip; empty queues (the idle case) are not
+        # asked, and neither is a delegate that says it holds nothing.
         size = self.membership.size
-        messages = self._member_broadcasts.take(overhead, limit, size)
+        messages = self._member_broadcasts.take(overhead, limit, size) if self._member_broadcasts else []
         if self.membership.left and self.name in self._member_broadcasts.take_finished():
             self._leave_broadcast_done = True
         available = limit - sum(len(m) + overhead for m in messages)
         user_overhead = overhead + codec.USER_MSG_OVERHEAD
         if available > user_overhead:
-            user = self._user_broadcasts.take(user_overhead, available, size)
+            user = self._user_broadcasts.take(user_overhead, available, size) if self._user_broadcasts else []
             available -= sum(len(m) + user_overhead for m in user)
-            if self.delegate is not None and available > user_overhead:
+            delegate_may_have = self._delegate_has_broadcasts is None or self._delegate_has_broadcasts()
+            if self.delegate is not None and available > user_overhead and delegate_may_have:
                 user += self.delegate.get_broadcasts(user_overhead, available)
             messages += [codec.encode_user_message(m) for m in user]
         return messages

@@ -42,6 +42,7 @@ class QueueDelegate:
     """A delegate with its own broadcast queue that can say whether it holds anything."""
 
     queued: list[bytes] = dataclasses.field(default_factory=list)
+    asked: int = 0
 
     def local_state(self) -> bytes:
         return b""
@@ -53,6 +54,7 @@ class QueueDelegate:
         return None
 
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
+        self.asked += 1
         taken, self.queued = self.queued, []
         return taken
 
@@ -115,6 +117,22 @@ def test_idle_node_wakes_only_for_probes() -> None:
     assert sent == []
     # One wake-up per probe; gossip rounds (5 a second) are slept through.
     assert 9 <= wakeups <= 11
+
+
+def test_idle_pings_and_acks_do_not_ask_an_empty_delegate_for_piggyback_gossip() -> None:
+    delegate = QueueDelegate()
+    node, _ = node_with_peer(delegate)
+    asked_before = delegate.asked
+    for seq_no in range(5):
+        ping = codec.encode_message(Ping(seq_no, "a", bytes([10, 0, 0, 2]), 7946, "b"))
+        node.receive_packet(PEER, ping, SETTLE_MS + seq_no)
+    assert len(node.take_outgoing()) == 5  # five acks
+    assert delegate.asked == asked_before
+    delegate.queued.append(b"news")
+    node.receive_packet(PEER, codec.encode_message(Ping(9, "a", bytes([10, 0, 0, 2]), 7946, "b")), SETTLE_MS + 9)
+    (ack,) = node.take_outgoing()
+    assert isinstance(ack, PacketOut) and b"news" in ack.data
+    assert node.member_count() == len(node.members()) == 2
 
 
 def test_delegate_that_cannot_tell_gets_every_round() -> None:
