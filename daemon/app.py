@@ -178,13 +178,17 @@ class Application:
             self.runtime.inhibitor.forget(update.fingerprint)
 
     def _load_durable_state(self) -> None:
-        # Loading builds hundreds of thousands of objects and no garbage: cyclic collections
-        # during it would only traverse, again and again, what was just built.
+        # Loading builds hundreds of thousands of objects that live until their silence or
+        # entry goes (freed then by reference counting) and no garbage cycles. The cyclic
+        # collector would only traverse them again and again: during the load, and after it
+        # in every full collection (tens of milliseconds each, the first GET's among them).
+        # So it is paused while they are built, and then told to leave them alone.
         collecting = gc.isenabled()
         gc.disable()
         try:
             self._load_durable_state_unpaused()
         finally:
+            gc.freeze()
             if collecting:
                 gc.enable()
 
