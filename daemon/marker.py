@@ -126,6 +126,15 @@ class Marker:
         statuses[fingerprint] = updated
         return updated
 
+    def set_unmuted(self, fingerprints: Iterable[int]) -> None:
+        """Record ACTIVE_STATUS for alerts that nothing silences or inhibits (what
+        `set_silences(fingerprint, (), ())` and `set_inhibited(fingerprint, ())` leave),
+        in one pass: the first GET of many alerts writes one for each."""
+        fingerprints = list(fingerprints)
+        self._statuses.update(dict.fromkeys(fingerprints, ACTIVE_STATUS))
+        if self._inhibited:
+            self._inhibited.difference_update(fingerprints)
+
     def set_silenced(self, fingerprint: int, silence_ids: Iterable[str]) -> None:
         """Shorthand for callers that track no pending silences or versions."""
         self.set_active_or_silenced(fingerprint, silence_ids)

@@ -19,6 +19,7 @@ state that changes on a config reload is read through `runtime()` on every reque
 from __future__ import annotations
 
 import dataclasses
+import gc
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -582,7 +583,18 @@ class AlertsAPI:
         parsed = self._filters(query)
         if isinstance(parsed, Response):
             return parsed
-        selection, receiver_regex = parsed
+        # The listing allocates a few objects per alert and frees none until it answers,
+        # and none of them can form a cycle: a cyclic collection during it would only walk
+        # the whole heap (every stored alert) to find nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._list(*parsed)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _list(self, selection: _Selection, receiver_regex: Any) -> Response:
         runtime = self._runtime()
         everyone = runtime.receivers_of(0, {}) if runtime.routes_everything else None
         receivers_of = runtime.receivers_of
@@ -591,7 +603,9 @@ class AlertsAPI:
         maybe_muted = runtime.maybe_muted() if runtime.maybe_muted is not None else None
         marker = self._marker
         recorded = marker.statuses().get
-        set_unmuted = marker.set_silences
+        # Alerts nothing can mute whose status is not ACTIVE_STATUS yet (unprocessed, or
+        # left over from a silence that ended): recorded in one call after the loop.
+        unmuted: list[int] = []
         admits = None if selection.admits_everything else selection.admits
         now = self._clock()
         pieces: list[bytes] = []
@@ -616,7 +630,8 @@ class AlertsAPI:
                 set_alert_status(fingerprint, alert.labels, now)
                 status = recorded(fingerprint)
             elif status is not ACTIVE_STATUS:
-                status = set_unmuted(fingerprint, (), ())
+                unmuted.append(fingerprint)
+                status = ACTIVE_STATUS
             if status is None:
                 status = UNPROCESSED_STATUS  # a set_alert_status that records nothing
             if admits is not None and not admits(status, alert.labels):
@@ -631,6 +646,8 @@ class AlertsAPI:
                 append(prefix)
                 append(status.json())
                 append(suffix)
+        if unmuted:
+            marker.set_unmuted(unmuted)
         return Response(200, _json_array(pieces), JSON_CONTENT_TYPE)
 
     # ------------------------------------------------------------------ GET /alerts/groups

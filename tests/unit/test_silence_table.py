@@ -6,15 +6,21 @@ and the silencer and the API must show its answers as the marker's statuses."""
 from __future__ import annotations
 
 import random
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.alerts import AlertStore
+from daemon.api.alerts import AlertsAPI, AlertsRuntime
+from daemon.config.model import RouteConfig
 from daemon.marker import ACTIVE_STATUS, STATE_SUPPRESSED, Marker
 from daemon.matchers import MatchType
+from daemon.routing import Route
 from daemon.silences import (
     NO_SILENCES,
     AlertSilenceTable,
@@ -250,3 +256,80 @@ def test_the_table_agrees_with_a_scan_of_the_indexed_silences(plan: list[Step]) 
         for alert_fingerprint, labels in stored.items():
             any_match = any(silence.matches(labels) for silence in silences.indexed())
             assert (alert_fingerprint in matched) is any_match
+
+
+# ---------------------------------------------------------------------------- the API
+
+
+class WiredApi:
+    """Store, marker, silences, table, silencer and the alerts API, wired as the app does."""
+
+    def __init__(self, *, inhibit: bool = False) -> None:
+        self.marker = Marker()
+        self.store = AlertStore(self.marker)
+        self.silences, self.table = table_with_silences()
+        self.store.add_observer(self.table)
+        self.silencer = Silencer(self.silences, self.marker, self.table)
+        self.now = T0
+        self.evaluated: list[int] = []
+
+        def set_alert_status(alert_fingerprint: int, labels: Mapping[str, str], now: datetime) -> None:
+            self.evaluated.append(alert_fingerprint)
+            self.silencer.update_status(alert_fingerprint, labels, now)
+
+        def maybe_muted() -> Container[int] | None:
+            return None if inhibit else self.table.matched_fingerprints()
+
+        runtime = AlertsRuntime(
+            route=Route.from_config(RouteConfig(receiver="default")),
+            resolve_timeout=HOUR,
+            receiver_names=("default",),
+            original_config="",
+            set_alert_status=set_alert_status,
+            groups=lambda route_filter, alert_filter: ([], {}),
+            maybe_muted=maybe_muted,
+        )
+        self.api = AlertsAPI(self.store, self.marker, lambda: runtime, clock=lambda: self.now)
+
+    async def put(self, **labels: str) -> int:
+        alert = Alert(labels=labels, starts_at=T0, ends_at=T0 + 24 * HOUR, updated_at=T0)
+        await self.store.put([alert], T0)
+        return alert.fingerprint()
+
+    def get(self, query: Mapping[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+        self.evaluated.clear()
+        response = self.api.get(query or {})
+        assert response.status == 200
+        return {shown["labels"]["job"]: shown["status"] for shown in orjson.loads(response.body)}
+
+
+async def test_get_evaluates_only_alerts_a_silence_matches_and_marks_the_rest_active() -> None:
+    wired = WiredApi()
+    api = await wired.put(job="api")
+    db = await wired.put(job="db")
+    assert wired.marker.status(db).state == "unprocessed"
+    silence = add_silence(wired.silences, equal("job", "api"), starts=T0 + HOUR, ends=T0 + 2 * HOUR)
+    shown = wired.get()
+    assert wired.evaluated == [api]
+    assert shown["db"] == {"inhibitedBy": [], "silencedBy": [], "state": "active"}
+    assert wired.marker.status(db) is ACTIVE_STATUS
+    assert shown["api"] == {"inhibitedBy": [], "silencedBy": [], "state": "active"}
+    wired.now = T0 + HOUR
+    assert wired.get()["api"] == {"inhibitedBy": [], "silencedBy": [silence], "state": "suppressed"}
+    assert wired.get({"silenced": ["false"]}).keys() == {"db"}
+    # The silence ends early: the alert is matched by nothing now, and shown active again.
+    wired.silences.expire(silence, T0 + HOUR)
+    wired.silences.gc(T0 + HOUR + HOUR / 2)
+    wired.now = T0 + HOUR + HOUR / 2
+    assert wired.get()["api"] == {"inhibitedBy": [], "silencedBy": [], "state": "active"}
+    assert wired.evaluated == []
+    assert wired.marker.status(api) is ACTIVE_STATUS
+
+
+async def test_get_evaluates_every_alert_when_anything_may_mute_it() -> None:
+    wired = WiredApi(inhibit=True)
+    api = await wired.put(job="api")
+    db = await wired.put(job="db")
+    wired.get()
+    assert sorted(wired.evaluated) == sorted([api, db])
+    assert wired.marker.status(db) is ACTIVE_STATUS
