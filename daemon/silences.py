@@ -14,13 +14,17 @@ Theory of operation
   that silence before it is rejected.
 - States: pending (now < start), active (start <= now <= end), expired (now > end). The API's
   status field uses Alertmanager's `CalcSilenceState`, for which now == end is expired.
-- Muting never scans every silence: each silence is filed in an index under one of its
-  "anchor" matchers, an equality matcher with a non-empty value or a regex that is a plain
+- Muting never scans every silence: each silence is filed in an index under its "anchor"
+  matchers, an equality matcher with a non-empty value or a regex that is a plain
   alternation of literals (`a|b|c`), because an alert can only match it if it carries that
   exact label value; failing those, a regex's leading literal run (`host-1:.*` under the
-  prefix `host-1:`), looked up by the alert value's prefix of that length. Silences with no
+  prefix `host-1:`), looked up by the alert value's prefix of that length. A silence with
+  single-value anchors on two labels is filed under the pair (only alerts carrying both
+  values are candidates), others under their most selective anchor. Silences with no
   anchor (only `!=`, `!~`, regexes with no literal prefix or `=""`) are kept in a short list
   that is always checked.
+- `AlertSilenceTable` keeps, per stored alert, the indexed silences matching it, updated
+  when either side changes, so listing every alert's status costs no matching at all.
 - Merges are last-writer-wins on `updated_at`, as Alertmanager does; entries whose expiry is
   in the past are ignored. Deliberate improvement: when two different versions carry the
   same `updated_at`, the one with the greater canonical encoding wins on every replica, so
@@ -381,15 +385,63 @@ def _anchor(matcher: Matcher) -> _Anchor | None:
     return None
 
 
+# Distinct label-name pairs (with their value kinds) the index files silences under; each
+# one costs every lookup a dict probe, and real silences use a handful (alertname with
+# instance, job or service). Past the bound, silences of new shapes are filed under one
+# anchor, as before pairs existed.
+MAX_PAIR_SHAPES = 32
+# The prefix length of an anchor that is an exact value, in a pair's shape.
+_EXACT = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Pair:
+    """Where a silence with single-value anchors on two different labels is filed: under both
+    values at once, so that only alerts carrying both are its candidates. The shape names
+    the labels (ascending) and, for each, the prefix length or _EXACT; the key holds the
+    values (or prefixes)."""
+
+    shape: tuple[str, int, str, int]
+    key: tuple[str, str]
+
+
+def _pair_of(anchors: Sequence[_Anchor]) -> _Pair | None:
+    """Two single-value anchors on different labels, exact values preferred, if any."""
+    singles = sorted((anchor for anchor in anchors if len(anchor.values) == 1), key=lambda a: (a.is_prefix, a.name))
+    for position, first in enumerate(singles):
+        for second in singles[position + 1 :]:
+            if second.name == first.name:
+                continue
+            low, high = (first, second) if first.name < second.name else (second, first)
+            return _Pair(
+                (
+                    low.name,
+                    len(low.values[0]) if low.is_prefix else _EXACT,
+                    high.name,
+                    len(high.values[0]) if high.is_prefix else _EXACT,
+                ),
+                (low.values[0], high.values[0]),
+            )
+    return None
+
+
 class _SilenceIndex:
     """label name -> label value -> silence IDs; label name -> prefix length -> prefix ->
-    silence IDs; plus the silences with no anchor."""
+    silence IDs; pair shape -> pair of values -> silence IDs; plus the silences with no
+    anchor.
+
+    A silence with single-value anchors (an equality, or a regex with a literal prefix) on two
+    labels is filed under the pair: `alertname="X", instance=~"host-1:.*"` is a candidate
+    only for alerts carrying both, where filed under either anchor alone it would be one for
+    every alert of the alertname or of the host. Other silences are filed under the one
+    anchor whose buckets are smallest when they are added."""
 
     def __init__(self) -> None:
         self._by_label: dict[str, dict[str, set[str]]] = {}
         self._by_prefix: dict[str, dict[int, dict[str, set[str]]]] = {}
+        self._by_pair: dict[tuple[str, int, str, int], dict[tuple[str, str], set[str]]] = {}
         self._unanchored: set[str] = set()
-        self._filed_under: dict[str, _Anchor | None] = {}
+        self._filed_under: dict[str, _Anchor | _Pair | None] = {}
 
     def _buckets(self, anchor: _Anchor) -> dict[str, set[str]] | None:
         if anchor.is_prefix:
@@ -399,12 +451,15 @@ class _SilenceIndex:
     def add(self, silence: Silence) -> bool:
         """File `silence` (replacing its previous version); True if one was filed before."""
         replaced = self.remove(silence.id)
+        anchors = [anchor for anchor in map(_anchor, silence.matchers) if anchor is not None]
+        pair = _pair_of(anchors)
+        if pair is not None and (pair.shape in self._by_pair or len(self._by_pair) < MAX_PAIR_SHAPES):
+            self._filed_under[silence.id] = pair
+            self._by_pair.setdefault(pair.shape, {}).setdefault(pair.key, set()).add(silence.id)
+            return replaced
         best: _Anchor | None = None
         best_cost = 0
-        for matcher in silence.matchers:
-            anchor = _anchor(matcher)
-            if anchor is None:
-                continue
+        for anchor in anchors:
             buckets = self._buckets(anchor) or {}
             # Prefer the anchor whose buckets are smallest now: fewer false candidates later.
             cost = sum(len(buckets.get(value, ())) + 1 for value in anchor.values)
@@ -431,6 +486,15 @@ class _SilenceIndex:
         if anchor is None:
             self._unanchored.discard(silence_id)
             return True
+        if isinstance(anchor, _Pair):
+            by_key = self._by_pair[anchor.shape]
+            bucket = by_key[anchor.key]
+            bucket.discard(silence_id)
+            if not bucket:
+                del by_key[anchor.key]
+                if not by_key:
+                    del self._by_pair[anchor.shape]
+            return True
         buckets = self._buckets(anchor)
         assert buckets is not None, "a filed silence has its buckets"
         for value in anchor.values:
@@ -456,12 +520,10 @@ class _SilenceIndex:
     def candidates(self, labels: Mapping[str, str]) -> Collection[str]:
         """IDs of the silences that may match `labels` (a superset). Read-only: the result
         may be one of the index's own sets."""
-        found: set[str] | None = None
-        shared = True  # `found` is still one of our buckets, not a copy we may extend
+        matching_buckets: list[set[str] | None] = []
         by_label = self._by_label
         by_prefix = self._by_prefix
         for name, value in labels.items():
-            matching_buckets = []
             by_value = by_label.get(name)
             if by_value is not None:
                 matching_buckets.append(by_value.get(value))
@@ -469,16 +531,28 @@ class _SilenceIndex:
             if by_length is not None:
                 for length, by_start in by_length.items():
                     matching_buckets.append(by_start.get(value[:length]))
-            for bucket in matching_buckets:
-                if not bucket:
-                    continue
-                if found is None:
-                    found = bucket
-                elif shared:
-                    found = found | bucket
-                    shared = False
-                else:
-                    found |= bucket
+        for (low, low_length, high, high_length), by_key in self._by_pair.items():
+            low_value = labels.get(low)
+            high_value = labels.get(high)
+            if low_value is None or high_value is None:
+                continue
+            if low_length != _EXACT:
+                low_value = low_value[:low_length]
+            if high_length != _EXACT:
+                high_value = high_value[:high_length]
+            matching_buckets.append(by_key.get((low_value, high_value)))
+        found: set[str] | None = None
+        shared = True  # `found` is still one of our buckets, not a copy we may extend
+        for bucket in matching_buckets:
+            if not bucket:
+                continue
+            if found is None:
+                found = bucket
+            elif shared:
+                found = found | bucket
+                shared = False
+            else:
+                found |= bucket
         if self._unanchored:
             return self._unanchored if found is None else found | self._unanchored
         return () if found is None else found
