@@ -38,12 +38,16 @@ from daemon.silences import (
     Silences,
     decode_silence,
 )
+from daemon.storage import MAX_RECORD_BYTES
 
 BATCH_TAG: Final = b"\x00"
 # Entries per batch record: large enough that per-record costs (framing, CRC, one decoder
-# call) vanish, small enough that a damaged record loses little beyond itself and a batch
-# stays far below storage.MAX_RECORD_BYTES (a silence row is a few hundred bytes).
+# call) vanish, small enough that a damaged record loses little beyond itself (a silence row
+# is a few hundred bytes, so a batch is some hundreds of KiB).
 BATCH_ENTRIES: Final = 1024
+# A batch of unusually large entries (silences of a megabyte each are accepted) is split
+# until it fits this, well below what storage accepts as one record.
+BATCH_MAX_BYTES: Final = MAX_RECORD_BYTES // 4
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -82,10 +86,21 @@ def is_batch(record: bytes) -> bool:
 
 
 def encode_batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
-    """Records of up to BATCH_ENTRIES rows each (none for no rows)."""
+    """Records of up to BATCH_ENTRIES rows and BATCH_MAX_BYTES each (none for no rows; a
+    single row larger than that is a record of its own)."""
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, BATCH_ENTRIES)):
-        yield BATCH_TAG + msgpack.packb(chunk, use_bin_type=True)
+        yield from _fitting_batches(chunk)
+
+
+def _fitting_batches(chunk: list[tuple[Any, ...]]) -> Iterator[bytes]:
+    record = BATCH_TAG + msgpack.packb(chunk, use_bin_type=True)
+    if len(record) <= BATCH_MAX_BYTES or len(chunk) == 1:
+        yield record
+        return
+    half = len(chunk) // 2
+    yield from _fitting_batches(chunk[:half])
+    yield from _fitting_batches(chunk[half:])
 
 
 def decode_batch(record: bytes) -> tuple[Any, ...]:
@@ -205,6 +220,7 @@ def load_silence_records(silences: Silences, records: Iterable[bytes], now: date
 
 __all__ = [
     "BATCH_ENTRIES",
+    "BATCH_MAX_BYTES",
     "BATCH_TAG",
     "BatchError",
     "decode_batch",

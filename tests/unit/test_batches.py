@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from daemon import batches
 from daemon.batches import (
     BATCH_ENTRIES,
+    BATCH_MAX_BYTES,
     BATCH_TAG,
     decode_batch,
     encode_batches,
@@ -73,6 +74,18 @@ def test_batches_hold_at_most_batch_entries_rows() -> None:
     assert all(record[:1] == BATCH_TAG for record in records)
     assert [row for record in records for row in decode_batch(record)] == rows
     assert list(encode_batches([])) == []
+
+
+def test_batches_of_large_rows_are_split_to_fit() -> None:
+    large = "x" * (BATCH_MAX_BYTES // 10)
+    rows = [(index, large) for index in range(25)]
+    records = list(encode_batches(rows))
+    assert len(records) > 1
+    assert all(len(record) <= BATCH_MAX_BYTES for record in records)
+    assert [row for record in records for row in decode_batch(record)] == rows
+    # A row too large for any batch still gets a record of its own.
+    huge = [(0, "y" * (BATCH_MAX_BYTES + 1))]
+    assert [decode_batch(record) for record in encode_batches(huge)] == [tuple(huge)]
 
 
 def test_single_entry_records_are_never_mistaken_for_batches() -> None:
@@ -235,6 +248,15 @@ async def test_nflog_snapshot_and_log_reload_last_writer_wins(tmp_path: Path) ->
     assert sorted(reloaded.entries(), key=lambda e: e.group_key) == sorted(
         log.entries(), key=lambda e: e.group_key
     )
+
+
+def test_old_nflog_snapshots_of_delimited_mesh_entries_still_load(tmp_path: Path) -> None:
+    entries = [an_entry("a", T0), an_entry("b", T0, index=1)]
+    legacy = b"TOCSINS1" + b"".join(frame(encode_delimited(entry)) for entry in entries)
+    (tmp_path / "nflog.snapshot").write_bytes(legacy)
+    reloaded = NotificationLog()
+    reloaded.defer_records(DurableLog(tmp_path, "nflog").load(), T0)
+    assert sorted(reloaded.entries(), key=lambda e: e.group_key) == entries
 
 
 def test_an_older_batch_does_not_replace_a_newer_entry() -> None:
