@@ -130,9 +130,10 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
              "Path to a file holding the gossip encryption key(s).", "cluster_key_file"),
     FlagSpec("cluster.suspicion-multiplier", Kind.SUSPICION_MULTIPLIER, f"{TOCSIN_SUSPICION_MULT:g}",
              f"A suspected peer is declared dead after at least this many probe intervals times "
-             f"max(1, log10(cluster size)), longer (up to 6x) until others confirm the suspicion. "
-             f"Between {MIN_SUSPICION_MULT:g} and {MAX_SUSPICION_MULT:g}; fractions allowed. "
-             f"Alertmanager's memberlist uses 4.", "cluster_suspicion_multiplier"),
+             f"max(1, log10(cluster size)) (and at least 2 probe intervals), up to 6x longer until "
+             f"two other peers confirm the suspicion. Between {MIN_SUSPICION_MULT:g} and "
+             f"{MAX_SUSPICION_MULT:g}; fractions allowed. Alertmanager's memberlist uses 4.",
+             "cluster_suspicion_multiplier"),
     FlagSpec("log.level", Kind.LOG_LEVEL, "info",
              "Only log messages with the given severity or above. One of: [debug, info, warn, error]",
              "log_level"),

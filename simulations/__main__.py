@@ -43,6 +43,7 @@ def _options(args: argparse.Namespace, nodes: int, seed: int) -> Options:
         suspicion_mult=args.suspicion_mult,
         suspicion_confirmations=args.suspicion_confirmations,
         suspicion_max_timeout_mult=args.suspicion_max_timeout_mult,
+        memberlist_suspicion=args.memberlist_suspicion,
     )
 
 
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", action="store_true", help="LZW as memberlist (slow in Python)")
     parser.add_argument("--warm", action="store_true", help="start as an established cluster")
     parser.add_argument("--cold", action="store_true", help="replay the join even for big clusters")
+    parser.add_argument(
+        "--memberlist-suspicion", action="store_true", help="Alertmanager's suspicion timing, not tocsin's"
+    )
     parser.add_argument("--suspicion-mult", type=float, default=None, help="SuspicionMult (may be fractional)")
     parser.add_argument(
         "--suspicion-confirmations", type=int, default=None, help="Lifeguard's k (default: mult - 2)"

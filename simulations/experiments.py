@@ -17,15 +17,18 @@ import random
 import time
 from typing import Any, Final
 
-from cluster.core import alertmanager_defaults
+from cluster.core import CoreConfig, alertmanager_defaults
 from cluster.core.broadcasts import retransmit_limit
-from cluster.core.suspicion import suspicion_timeout_ms
+from cluster.core.config import tocsin_defaults
+from cluster.core.suspicion import suspicion_window
 from simulations import checkers
 from simulations.replicated import SILENCES
 from simulations.scenarios import Options, detection_bound_ms, lifeguard_off, run_scenario
 from simulations.simulator import SimConfig, Simulator
 
 SIZES: Final = (3, 10, 30, 100, 300, 1000)
+# Detection with Alertmanager's suspicion timing is measured beside tocsin's up to this size.
+MEMBERLIST_COMPARISON_MAX_NODES: Final = 300
 # Seeds per size: small clusters are cheap and noisy, big ones expensive and smooth.
 SEEDS_PER_SIZE: Final = {3: 5, 10: 5, 30: 3, 100: 3, 300: 1, 1000: 1}
 WARM_UP_MS: Final = 5_000
@@ -45,8 +48,10 @@ GOSSIP_MISS_WRITE_EVERY_MS: Final = 300
 GOSSIP_MISS_BOUND_MS: Final = 2_000
 
 
-def _core(lifeguard: bool) -> Any:
-    core = dataclasses.replace(alertmanager_defaults(), enable_compression=False)
+def _core(lifeguard: bool, memberlist: bool = False) -> CoreConfig:
+    """tocsin's defaults (or Alertmanager's suspicion timing), without LZW (see Hotspots)."""
+    base = alertmanager_defaults() if memberlist else tocsin_defaults()
+    core = dataclasses.replace(base, enable_compression=False)
     return core if lifeguard else lifeguard_off(core)
 
 
@@ -85,8 +90,19 @@ def measure_size(nodes: int, seed: int) -> dict[str, Any]:
         "false_suspicions": len(checkers.false_suspicions(sim)),
         "false_deaths": len(checkers.false_deaths(sim, grace_ms=None)),
         "user_transmits_per_node": retransmit_limit(core.user_retransmit_mult, nodes),
-        "min_suspicion_ms": suspicion_timeout_ms(core.suspicion_mult, nodes, core.probe_interval_ms),
+        "min_suspicion_ms": suspicion_window(core, nodes).min_ms,
     }
+
+
+def measure_detection(nodes: int, seed: int, memberlist: bool) -> dict[str, Any]:
+    """One crash in a quiet warm cluster: how long until every survivor declares it dead."""
+    core = _core(True, memberlist)
+    sim = Simulator(SimConfig(nodes, seed, core, warm_start=True))
+    sim.run_until(WARM_UP_MS)
+    sim.crash(random.Random(seed).randrange(nodes))
+    sim.run_until(sim.now + detection_bound_ms(core, nodes))
+    detection = [v for d in checkers.detections(sim) for v in d.latencies.values() if v is not None]
+    return {"nodes": nodes, "seed": seed, "memberlist": memberlist, "detection_ms": detection}
 
 
 def measure_lifeguard(nodes: int, seed: int, lifeguard: bool) -> dict[str, Any]:
@@ -122,7 +138,7 @@ def measure_gossip_misses(nodes: int, seeds: int = 3, writes: int = 100) -> tupl
             when = WARM_UP_MS + number * GOSSIP_MISS_WRITE_EVERY_MS
             sim.at(when, functools.partial(sim.write, rng.randrange(nodes), SILENCES, f"silence-{number}"))
         sim.run_until(
-            WARM_UP_MS + writes * GOSSIP_MISS_WRITE_EVERY_MS + alertmanager_defaults().push_pull_interval_ms
+            WARM_UP_MS + writes * GOSSIP_MISS_WRITE_EVERY_MS + tocsin_defaults().push_pull_interval_ms
         )
         reach = checkers.reach_times(sim, 0, sim.now)
         late += sum(1 for t in reach if t is None or t > GOSSIP_MISS_BOUND_MS)
@@ -130,11 +146,12 @@ def measure_gossip_misses(nodes: int, seeds: int = 3, writes: int = 100) -> tupl
     return late, total
 
 
-def measure_issue_numbers(seeds: int = 3) -> list[dict[str, Any]]:
-    """Issue 7: N = 100, 5% loss, Alertmanager's defaults (the `loss` scenario)."""
+def measure_issue_numbers(seeds: int = 3, memberlist: bool = False) -> list[dict[str, Any]]:
+    """Issue 7: N = 100, 5% loss, probe 1 s, timeout 500 ms (the `loss` scenario)."""
     found = []
     for seed in range(1, seeds + 1):
-        result = run_scenario("loss", Options(nodes=100, seed=seed, fault_ms=60_000))
+        options = Options(nodes=100, seed=seed, fault_ms=60_000, memberlist_suspicion=memberlist)
+        result = run_scenario("loss", options)
         found.append({"seed": seed, "ok": result.ok, "violations": result.violations, **result.metrics})
     return found
 
@@ -154,12 +171,21 @@ def time_big_run(nodes: int = 1000, virtual_ms: int = 120_000) -> dict[str, floa
 
 
 def run_all(sizes: tuple[int, ...], lifeguard_sizes: tuple[int, ...]) -> dict[str, Any]:
-    results: dict[str, Any] = {"sizes": [], "lifeguard": [], "issue": [], "big_run": None}
+    results: dict[str, Any] = {
+        "sizes": [],
+        "memberlist_detection": [],
+        "lifeguard": [],
+        "issue": [],
+        "issue_memberlist": [],
+        "big_run": None,
+    }
     for nodes in sizes:
         for seed in range(1, SEEDS_PER_SIZE.get(nodes, 1) + 1):
             entry = measure_size(nodes, seed)
             print(f"size {nodes} seed {seed}: cpu {entry['cpu_s']:.1f} s", flush=True)
             results["sizes"].append(entry)
+            if nodes <= MEMBERLIST_COMPARISON_MAX_NODES:
+                results["memberlist_detection"].append(measure_detection(nodes, seed, memberlist=True))
     for nodes in lifeguard_sizes:
         for seed in range(1, LIFEGUARD_SEEDS + 1):
             for lifeguard in (True, False):
@@ -168,6 +194,7 @@ def run_all(sizes: tuple[int, ...], lifeguard_sizes: tuple[int, ...]) -> dict[st
     results["gossip_misses"] = {str(n): measure_gossip_misses(n) for n in GOSSIP_MISS_SIZES}
     if 100 in sizes:
         results["issue"] = measure_issue_numbers()
+        results["issue_memberlist"] = measure_issue_numbers(memberlist=True)
     if 1000 in sizes:
         results["big_run"] = time_big_run()
     return results
@@ -197,6 +224,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "min_suspicion_s": entries[0]["min_suspicion_ms"] / 1000,
             "cpu_s_per_run": sum(e["cpu_s"] for e in entries) / len(entries),
         }
+        memberlist = [
+            t
+            for e in results.get("memberlist_detection", [])
+            if e["nodes"] == nodes
+            for t in e["detection_ms"]
+        ]
+        if memberlist:
+            table[str(nodes)]["am_detection_p50_s"] = checkers.percentile(memberlist, 0.5) / 1000
+            table[str(nodes)]["am_detection_p99_s"] = checkers.percentile(memberlist, 0.99) / 1000
     guard: dict[str, Any] = {}
     for nodes in sorted({e["nodes"] for e in results["lifeguard"]}):
         for lifeguard in (True, False):
@@ -224,12 +260,20 @@ def plot(results: dict[str, Any], summary: dict[str, Any], out: pathlib.Path) ->
     axis.plot(sizes, series("detection_p50_s"), "o-", label="declared dead by all, p50")
     axis.plot(sizes, series("detection_p99_s"), "s--", label="declared dead by all, p99")
     axis.plot(sizes, series("first_suspicion_p50_s"), "^-", label="first suspicion, p50")
-    axis.plot(sizes, series("min_suspicion_s"), ":", color="grey", label="SuspicionMult x log10 N x 1 s")
+    axis.plot(sizes, series("min_suspicion_s"), ":", color="grey", label="suspicion floor")
+    compared = [n for n in sizes if "am_detection_p50_s" in table[str(n)]]
+    axis.plot(
+        compared,
+        [table[str(n)]["am_detection_p50_s"] for n in compared],
+        "x:",
+        color="black",
+        label="Alertmanager's suspicion timing, p50",
+    )
     axis.set(
         xscale="log",
         xlabel="cluster size N",
         ylabel="seconds after the crash",
-        title="Failure detection (Alertmanager defaults)",
+        title="Failure detection (tocsin defaults)",
     )
     axis.legend()
     axis.grid(alpha=0.3)

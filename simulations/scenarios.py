@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Final
 
 from cluster.core import CoreConfig, alertmanager_defaults
+from cluster.core.config import tocsin_defaults
 from cluster.core.node import push_pull_scale_ms
 from cluster.core.suspicion import suspicion_window
 from simulations import checkers
@@ -103,14 +104,16 @@ class Options:
     compression: bool = False
     loss: float | None = None  # overrides the scenario's loss
     warm_start: bool | None = None  # default: cold up to COLD_START_MAX_NODES
-    # Suspicion tuning (None: the core's defaults), for the sweep in simulations.tuning.
+    # Suspicion tuning (None: tocsin's defaults), for the sweep in simulations.tuning.
     suspicion_mult: float | None = None
     suspicion_confirmations: int | None = None
     suspicion_max_timeout_mult: int | None = None
+    # Alertmanager's suspicion (memberlist's k = mult - 2 rule, multiplier 4) instead of tocsin's.
+    memberlist_suspicion: bool = False
 
     def core(self) -> CoreConfig:
         """The core configuration these options describe."""
-        core = alertmanager_defaults()
+        core = alertmanager_defaults() if self.memberlist_suspicion else tocsin_defaults()
         if self.suspicion_mult is not None:
             core = dataclasses.replace(core, suspicion_mult=self.suspicion_mult)
         if self.suspicion_confirmations is not None:
@@ -143,6 +146,7 @@ class Result:
         flags += f" --loss {o.loss}" if o.loss is not None else ""
         if o.warm_start is not None:
             flags += " --warm" if o.warm_start else " --cold"
+        flags += " --memberlist-suspicion" if o.memberlist_suspicion else ""
         if o.suspicion_mult is not None:
             flags += f" --suspicion-mult {o.suspicion_mult:g}"
         if o.suspicion_confirmations is not None:

@@ -36,8 +36,8 @@ from cluster.core import (
     PacketOut,
     PushPullCompleted,
     StreamOut,
-    alertmanager_defaults,
 )
+from cluster.core.config import tocsin_defaults
 from simulations.faults import LinkFaults, Topology
 from simulations.replicated import ReplicaState, Version
 
@@ -67,7 +67,7 @@ def node_name(index: int, generation: int = 0) -> str:
 class SimConfig:
     nodes: int
     seed: int
-    core: CoreConfig = dataclasses.field(default_factory=alertmanager_defaults)
+    core: CoreConfig = dataclasses.field(default_factory=tocsin_defaults)
     seed_peers: int = DEFAULT_SEED_PEERS
     start_spread_ms: int = DEFAULT_START_SPREAD_MS
     reconnect_interval_ms: int = RECONNECT_INTERVAL_MS

@@ -102,6 +102,7 @@ def measure(scenario: str, nodes: int, seed: int, loss: float, knobs: Knobs) -> 
         suspicion_mult=knobs.mult,
         suspicion_confirmations=knobs.confirmations,
         suspicion_max_timeout_mult=knobs.max_timeout_mult,
+        memberlist_suspicion=knobs.confirmations is None,
     )
     run = Run(options)
     sim = run.sim

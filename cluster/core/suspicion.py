@@ -18,6 +18,10 @@ from cluster.core.config import CoreConfig
 # can confirm (a two-member cluster) lasts at least this many probe intervals, as long as
 # Alertmanager's: with nobody to tell a crash from a slow peer, only time can.
 MEMBERLIST_SUSPICION_MULT = 4
+# Under tocsin's rule no suspicion is shorter than this many probe intervals: in clusters
+# below 100 members a 1-interval floor let a replica answering 1.5 s late be declared dead
+# about five times a minute in a 3-member cluster (docs/simulations.md, "Suspicion tuning").
+SUSPICION_FLOOR_PROBE_INTERVALS = 2
 # The first two suspicion intervals are spent expecting no confirmations: we have no phase
 # relationship with peers' probes, so k is the multiplier minus these two.
 CONFIRMATION_SLACK = 2
@@ -63,9 +67,11 @@ def suspicion_window(config: CoreConfig, cluster_size: int) -> SuspicionWindow:
     """The suspicion timing a member of a `cluster_size` cluster applies."""
     minimum = suspicion_timeout_ms(config.suspicion_mult, cluster_size, config.probe_interval_ms)
     k = expected_confirmations(config.suspicion_mult, cluster_size, config.suspicion_confirmations)
-    if k == 0 and config.suspicion_confirmations is not None:
-        floor = suspicion_timeout_ms(MEMBERLIST_SUSPICION_MULT, cluster_size, config.probe_interval_ms)
-        minimum = max(minimum, floor)
+    if config.suspicion_confirmations is not None:
+        minimum = max(minimum, SUSPICION_FLOOR_PROBE_INTERVALS * config.probe_interval_ms)
+        if k == 0:
+            floor = suspicion_timeout_ms(MEMBERLIST_SUSPICION_MULT, cluster_size, config.probe_interval_ms)
+            minimum = max(minimum, floor)
     return SuspicionWindow(k, minimum, config.suspicion_max_timeout_mult * minimum)
 
 

@@ -137,7 +137,10 @@ def test_memberlist_rule_turns_dynamic_suspicion_off_below_three() -> None:
         # tocsin's rule: k is what the cluster can supply, the ceiling 6x the floor.
         (1.0, 100, (2, 2_000, 12_000)),
         (1.5, 100, (2, 3_000, 18_000)),
-        (1.0, 3, (1, 1_000, 6_000)),
+        (1.25, 100, (2, 2_500, 15_000)),
+        # Never below two probe intervals (1 x log10 30 would be 1.477 s).
+        (1.0, 30, (2, 2_000, 12_000)),
+        (1.0, 3, (1, 2_000, 12_000)),
         # Nobody else can confirm: never shorter than Alertmanager's 4 probe intervals.
         (1.0, 2, (0, 4_000, 24_000)),
         (6.0, 2, (0, 6_000, 36_000)),
@@ -162,6 +165,6 @@ def test_three_member_cluster_waits_for_the_other_members_word() -> None:
     # memberlist would end this suspicion after the bare floor (k = 0 with one other member).
     membership = _membership(with_suspicion_multiplier(alertmanager_defaults(), 1), 2)
     membership.suspect(Suspect(1, "peer-0", "peer-1"), 0)
-    assert membership.suspicions["peer-0"].deadline_ms == 6_000
+    assert membership.suspicions["peer-0"].deadline_ms == 12_000
     membership.suspect(Suspect(1, "peer-0", "local"), 500)  # our own probe failed too
-    assert membership.suspicions["peer-0"].deadline_ms == 1_000
+    assert membership.suspicions["peer-0"].deadline_ms == 2_000
