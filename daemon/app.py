@@ -274,13 +274,14 @@ class Application:
             # Skipping an evaluation whose answer is known to be "nothing" keeps a GET of
             # 100,000 alerts fast: without rules nothing inhibits, without silences nothing silences.
             if has_inhibit_rules or marker.status(fingerprint).inhibited_by:
-                inhibitor.inhibited_by(labels, now)
+                inhibitor.update_status(fingerprint, labels, now)
             silencer.update_status(fingerprint, labels, now)
 
         silence_table = self.silence_table
 
         def maybe_muted() -> Container[int] | None:
-            if has_inhibit_rules or marker.any_inhibited():
+            # Inhibition needs a source alert: with none (or no rules), only silences mute.
+            if marker.any_inhibited() or inhibitor.source_count():
                 return None
             return silence_table.matched_fingerprints()
 

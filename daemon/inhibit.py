@@ -119,15 +119,24 @@ class Inhibitor:
 
     def inhibited_by(self, labels: Mapping[str, str], now: datetime) -> list[str]:
         """`[source fingerprint as 16 hex digits]` or `[]`; recorded in the marker."""
-        found: list[str] = []
+        if self._marker is None:
+            return self._inhibiting(labels, now)
+        return self.update_status(fingerprint(labels), labels, now)
+
+    def update_status(self, alert_fingerprint: int, labels: Mapping[str, str], now: datetime) -> list[str]:
+        """`inhibited_by` for a caller that knows the alert's fingerprint (the API, once per
+        listed alert)."""
+        found = self._inhibiting(labels, now)
+        if self._marker is not None:
+            self._marker.set_inhibited(alert_fingerprint, found)
+        return found
+
+    def _inhibiting(self, labels: Mapping[str, str], now: datetime) -> list[str]:
         for rule in self._rules:
             source = rule.inhibiting_source(labels, now)
             if source is not None:
-                found = [f"{source:016x}"]
-                break
-        if self._marker is not None:
-            self._marker.set_inhibited(fingerprint(labels), found)
-        return found
+                return [f"{source:016x}"]
+        return []
 
     def mutes(self, labels: Mapping[str, str], now: datetime) -> bool:
         return bool(self.inhibited_by(labels, now))

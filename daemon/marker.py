@@ -143,6 +143,8 @@ class Marker:
         """Replace the inhibiting alerts' fingerprints (hex strings) of an alert."""
         current = self._statuses.get(fingerprint, UNPROCESSED_STATUS)
         inhibiting = tuple(sorted(inhibited_by))
+        if not inhibiting and not current.inhibited_by and current.state != STATE_UNPROCESSED:
+            return  # the common answer, and nothing to change
         state = _state_for(current.silenced_by, inhibiting)
         if inhibiting != current.inhibited_by or state != current.state:
             self._statuses[fingerprint] = dataclasses.replace(current, state=state, inhibited_by=inhibiting)

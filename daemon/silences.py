@@ -942,14 +942,14 @@ class AlertSilenceTable:
     # -- the silence side (IndexWatcher)
 
     def silence_indexed(self, silence: Silence, previous: Silence | None) -> None:
+        if not self._labels:
+            return  # no alerts, so no matches to move (start-up loads every silence here)
         if previous is not None and previous.matchers == silence.matchers:
             # Same matchers, same alerts; only the times (and so the results) may differ.
             for alert_fingerprint in self._alerts_of.get(silence.id, ()):
                 self._results.pop(alert_fingerprint, None)
             return
         self.silence_unindexed(silence.id)
-        if not self._labels:
-            return
         labels_of = self._labels
         unmatched = self._unmatched
         found = {

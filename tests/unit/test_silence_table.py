@@ -6,7 +6,7 @@ and the silencer and the API must show its answers as the marker's statuses."""
 from __future__ import annotations
 
 import random
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from daemon.alerts import AlertStore
 from daemon.api.alerts import AlertsAPI, AlertsRuntime
-from daemon.config.model import RouteConfig
+from daemon.config.model import InhibitRule, RouteConfig
+from daemon.inhibit import Inhibitor
 from daemon.marker import ACTIVE_STATUS, STATE_SUPPRESSED, Marker
-from daemon.matchers import MatchType
+from daemon.matchers import Matcher, MatchType
 from daemon.routing import Route
 from daemon.silences import (
     NO_SILENCES,
@@ -262,23 +263,29 @@ def test_the_table_agrees_with_a_scan_of_the_indexed_silences(plan: list[Step]) 
 
 
 class WiredApi:
-    """Store, marker, silences, table, silencer and the alerts API, wired as the app does."""
+    """Store, marker, silences, table, silencer, inhibitor and the alerts API, wired as the
+    app wires them."""
 
-    def __init__(self, *, inhibit: bool = False) -> None:
+    def __init__(self, *, rules: Sequence[InhibitRule] = ()) -> None:
         self.marker = Marker()
         self.store = AlertStore(self.marker)
         self.silences, self.table = table_with_silences()
         self.store.add_observer(self.table)
         self.silencer = Silencer(self.silences, self.marker, self.table)
+        self.inhibitor = Inhibitor(rules, self.marker)
         self.now = T0
         self.evaluated: list[int] = []
 
         def set_alert_status(alert_fingerprint: int, labels: Mapping[str, str], now: datetime) -> None:
             self.evaluated.append(alert_fingerprint)
+            if rules or self.marker.status(alert_fingerprint).inhibited_by:
+                self.inhibitor.update_status(alert_fingerprint, labels, now)
             self.silencer.update_status(alert_fingerprint, labels, now)
 
         def maybe_muted() -> Container[int] | None:
-            return None if inhibit else self.table.matched_fingerprints()
+            if self.marker.any_inhibited() or self.inhibitor.source_count():
+                return None
+            return self.table.matched_fingerprints()
 
         runtime = AlertsRuntime(
             route=Route.from_config(RouteConfig(receiver="default")),
@@ -291,9 +298,10 @@ class WiredApi:
         )
         self.api = AlertsAPI(self.store, self.marker, lambda: runtime, clock=lambda: self.now)
 
-    async def put(self, **labels: str) -> int:
-        alert = Alert(labels=labels, starts_at=T0, ends_at=T0 + 24 * HOUR, updated_at=T0)
+    async def put(self, ends: datetime = T0 + 24 * HOUR, **labels: str) -> int:
+        alert = Alert(labels=labels, starts_at=T0, ends_at=ends, updated_at=T0)
         await self.store.put([alert], T0)
+        self.inhibitor.observe(alert)  # the app feeds it from a store subscription
         return alert.fingerprint()
 
     def get(self, query: Mapping[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
@@ -326,10 +334,30 @@ async def test_get_evaluates_only_alerts_a_silence_matches_and_marks_the_rest_ac
     assert wired.marker.status(api) is ACTIVE_STATUS
 
 
-async def test_get_evaluates_every_alert_when_anything_may_mute_it() -> None:
-    wired = WiredApi(inhibit=True)
-    api = await wired.put(job="api")
-    db = await wired.put(job="db")
-    wired.get()
+async def test_get_evaluates_every_alert_while_an_inhibition_source_exists() -> None:
+    critical_inhibits_warning = InhibitRule(
+        source_matchers=[Matcher("severity", MatchType.EQUAL, "critical")],
+        target_matchers=[Matcher("severity", MatchType.EQUAL, "warning")],
+        equal=["cluster"],
+    )
+    wired = WiredApi(rules=[critical_inhibits_warning])
+    api = await wired.put(job="api", severity="warning", cluster="a")
+    db = await wired.put(job="db", severity="warning", cluster="b")
+    # Rules, but no source alert: nothing can be inhibited, nothing is evaluated.
+    assert wired.get()["api"]["state"] == "active"
+    assert wired.evaluated == []
+    source = await wired.put(job="lb", severity="critical", cluster="a", ends=T0 + HOUR)
+    shown = wired.get()
+    assert sorted(wired.evaluated) == sorted([api, db, source])
+    assert shown["api"] == {"inhibitedBy": [f"{source:016x}"], "silencedBy": [], "state": "suppressed"}
+    assert shown["db"]["state"] == "active"
+    # The source resolves and is collected: the inhibited alert is evaluated once more, to
+    # clear its status, and then nothing needs evaluating again.
+    wired.now = T0 + 2 * HOUR
+    wired.inhibitor.gc(wired.now)
+    wired.store.gc(wired.now)
+    assert wired.get()["api"]["state"] == "active"
     assert sorted(wired.evaluated) == sorted([api, db])
-    assert wired.marker.status(db) is ACTIVE_STATUS
+    assert not wired.marker.any_inhibited()
+    wired.get()
+    assert wired.evaluated == []
