@@ -235,8 +235,8 @@ def markdown_report(entries: list[dict[str, Any]]) -> str:
         lines.append(f"| {knobs} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Deaths of running members / suspicion episodes, all scenarios and losses pooled: "
-        "healthy members; members that were slow or flapping at the time",
+        "Deaths of running members, seeds and losses pooled: healthy / slow-or-flapping members, "
+        "in the `slow` scenario · in the `flap` scenario",
         "",
         "| knobs | " + " | ".join(f"N = {n}" for n in sizes) + " |",
         "|---|" + "---|" * len(sizes),
@@ -244,18 +244,30 @@ def markdown_report(entries: list[dict[str, Any]]) -> str:
     for knobs in knobs_order:
         cells = []
         for nodes in sizes:
-            group = [e for e in entries if e["knobs"] == knobs and e["nodes"] == nodes]
-            if not group:
-                cells.append("-")
-                continue
-
-            def total(key: str, group: list[dict[str, Any]] = group) -> int:
-                return sum(e[key] for e in group)
-
-            cells.append(
-                f"{total('dead_healthy')}/{total('suspected_healthy')}; "
-                f"{total('dead_impaired')}/{total('suspected_impaired')}"
-            )
+            parts = []
+            for scenario in ("slow", "flap"):
+                group = [
+                    e for e in entries if (e["knobs"], e["scenario"], e["nodes"]) == (knobs, scenario, nodes)
+                ]
+                dead_healthy = sum(e["dead_healthy"] for e in group)
+                dead_impaired = sum(e["dead_impaired"] for e in group)
+                parts.append(f"{dead_healthy}/{dead_impaired}" if group else "-")
+            cells.append(" · ".join(parts))
+        lines.append(f"| {knobs} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Refutations lost: healthy members declared dead / suspected (episodes), every scenario pooled",
+        "",
+        "| knobs | " + " | ".join(f"N = {n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for knobs in knobs_order:
+        cells = []
+        for nodes in sizes:
+            group = [e for e in entries if (e["knobs"], e["nodes"]) == (knobs, nodes)]
+            suspected = sum(e["suspected_healthy"] for e in group)
+            dead = sum(e["dead_healthy"] for e in group)
+            cells.append(f"{dead}/{suspected} ({dead / suspected:.0%})" if suspected else "-")
         lines.append(f"| {knobs} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
