@@ -37,7 +37,6 @@ from notify.template.expressions import (
     ExpressionCompiler,
     Fallback,
     command_count,
-    field_reader_cache,
     final_escaper,
     html_printer,
     printable_text,
@@ -45,7 +44,13 @@ from notify.template.expressions import (
 )
 from notify.template.functions import Function, is_true
 from notify.template.gofmt import NO_VALUE
-from notify.template.html import HTML_ENTITY_PATTERN, Context, html_entity, literal_transition, value_context
+from notify.template.html import (
+    Context,
+    escape_and_remember,
+    literal_transition,
+    remembered_escapes,
+    value_context,
+)
 
 # (run, dot) -> None: writes the template's output.
 Statement = Callable[[CompiledEvaluator, Any], None]
@@ -59,9 +64,15 @@ class _Uncompilable(Exception):
 
 
 @dataclasses.dataclass(slots=True)
-class _Action:
+class _Pipe:
     expression: Expression
-    fields: list[str] | None  # `.a.b` read straight from dot, when that is all the pipeline is
+    fields: list[str] | None  # the pipeline is `.a.b` (or `.` when empty): read inline
+    declares: bool  # it pushes variables (`$x := ...`)
+
+
+@dataclasses.dataclass(slots=True)
+class _Action:
+    pipe: _Pipe
     printer: Callable[[Any], str] | None  # None: a declaration, prints nothing
     escape_text: bool  # HTML text context without a final `html`: the inline fast path
 
@@ -70,11 +81,12 @@ class _Action:
 class _Block:
     items: list[Any]  # str | _Action | _Branch | _Range | _Call | _Jump
     cost: int  # steps the interpreter counts for the list itself and its direct children
+    declares: bool  # a direct child pushes variables, which end with the enclosing control
 
 
 @dataclasses.dataclass(slots=True)
 class _Branch:
-    condition: Expression
+    condition: _Pipe
     is_with: bool
     body: _Block
     otherwise: _Block | None
@@ -82,7 +94,7 @@ class _Branch:
 
 @dataclasses.dataclass(slots=True)
 class _Range:
-    collection: Expression
+    collection: _Pipe
     declared: int
     body: _Block
     otherwise: _Block | None
@@ -91,7 +103,7 @@ class _Range:
 @dataclasses.dataclass(slots=True)
 class _Call:
     called: _Compiled
-    argument: Expression | None
+    argument: _Pipe | None
 
 
 @dataclasses.dataclass(slots=True)
@@ -174,22 +186,27 @@ class Compiler:
                 items.append(_Jump("continue"))
             else:
                 items.append(_Jump("fallback"))
-        return _Block(_merge_text(items), cost), context
+        declares = any(isinstance(item, _Action) and item.pipe.declares for item in items)
+        return _Block(_merge_text(items), cost, declares), context
+
+    def pipe(self, pipe: n.PipeNode) -> _Pipe:
+        expression, _ = self.expressions.pipeline(pipe)
+        declares = bool(pipe.decls) and not pipe.is_assign
+        return _Pipe(expression, _dot_fields(pipe), declares)
 
     def action(self, node: n.ActionNode, context: Context | None) -> tuple[_Action, Context | None]:
-        expression, _ = self.expressions.pipeline(node.pipe)
-        fields = _dot_fields(node.pipe)
+        pipe = self.pipe(node.pipe)
         if node.pipe.decls:
-            return _Action(expression, None, None, False), context
+            return _Action(pipe, None, False), context
         escaped_by = final_escaper(node.pipe)
         if context is None:
-            return _Action(expression, fields, printable_text, False), context
+            return _Action(pipe, printable_text, False), context
         context = value_context(context)
         escape_text = context == TEXT_CONTEXT and escaped_by is None
-        return _Action(expression, fields, html_printer(context, escaped_by), escape_text), context
+        return _Action(pipe, html_printer(context, escaped_by), escape_text), context
 
     def branch(self, node: n.BranchNode, context: Context | None) -> tuple[_Branch, Context | None]:
-        condition, _ = self.expressions.pipeline(node.pipe)
+        condition = self.pipe(node.pipe)
         body, after_body = self.block(node.body, context)
         otherwise: _Block | None = None
         after_else = context
@@ -199,7 +216,7 @@ class Compiler:
         return branch, self.join(after_body, after_else)
 
     def range(self, node: n.BranchNode, context: Context | None) -> tuple[_Range, Context | None]:
-        collection, _ = self.expressions.pipeline(node.pipe)
+        collection = self.pipe(node.pipe)
         # Go escapes the body once, for the context the loop is entered in, and every
         # iteration uses that; the checker has made sure re-entry ends the same way.
         body, after_once = self.block(node.body, context)
@@ -222,7 +239,7 @@ class Compiler:
         pipe_cost = 0 if node.pipe is None else command_count(node.pipe)
         if called.constant is not None and (node.pipe is None or _is_bare_dot(node.pipe)):
             return called.constant, called.cost + pipe_cost, called.exit
-        argument = None if node.pipe is None else self.expressions.pipeline(node.pipe)[0]
+        argument = None if node.pipe is None else self.pipe(node.pipe)
         return _Call(called, argument), pipe_cost, called.exit
 
     def compile_template(self, tree: n.Tree, name: str, context: Context | None) -> _Compiled:
@@ -264,7 +281,10 @@ class Compiler:
 
 
 class _Source:
-    """The lines of one generated function and the objects its names refer to."""
+    """The lines of one generated function and the objects its names refer to.
+
+    Each field read in the source is an inline cache: globals `typeN` and `getN` hold the
+    last type seen at that site and its accessor (read_field_slowly fills them)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -276,10 +296,10 @@ class _Source:
             "is_true": is_true,
             "range_items": range_items,
             "read_field_slowly": read_field_slowly,
-            "html_search": HTML_ENTITY_PATTERN.search,
-            "html_sub": HTML_ENTITY_PATTERN.sub,
-            "html_entity": html_entity,
+            "escaped_text": remembered_escapes().get,
+            "escape_text": escape_and_remember,
         }
+        self.namespace["namespace"] = self.namespace
         self.counter = itertools.count()
 
     def line(self, depth: int, text: str) -> None:
@@ -291,9 +311,10 @@ class _Source:
             self.namespace[name] = value
         return name
 
-    def block(self, block: _Block, depth: int, dot: str, in_loop: bool) -> None:
-        self.line(depth, f"ev.steps_left -= {block.cost}")
-        self.line(depth, "if ev.steps_left < 0: raise Fallback")
+    def block(self, block: _Block, depth: int, dot: str, in_loop: bool, charged: bool = False) -> None:
+        if not charged:
+            self.line(depth, f"ev.steps_left -= {block.cost}")
+            self.line(depth, "if ev.steps_left < 0: raise Fallback")
         for item in block.items:
             if isinstance(item, str):
                 self.line(depth, f"emit({item!r})")
@@ -310,30 +331,34 @@ class _Source:
             else:
                 self.line(depth, "raise Fallback")
 
-    def read_fields(self, fields: list[str], depth: int, dot: str, value: str) -> None:
-        """`value = dot.a.b`, with each field's accessor remembered for the type it saw."""
+    def evaluate(self, pipe: _Pipe, depth: int, dot: str) -> str:
+        """Lines computing the pipeline; returns the name holding its value."""
+        if pipe.fields is None:
+            value = self.name("value")
+            expression = self.name("expression", pipe.expression)
+            self.line(depth, f"{value} = {expression}(ev, {dot})")
+            return value
         receiver = dot
-        for field in fields:
-            cache = self.name("cache", field_reader_cache())
-            self.line(depth, f"if {receiver}.__class__ is {cache}[0]: {value} = {cache}[1]({receiver})")
-            self.line(depth, f"else: {value} = read_field_slowly({cache}, {field!r}, {receiver})")
+        for field in pipe.fields:
+            value, site = self.name("value"), next(self.counter)
+            self.namespace[f"type{site}"] = None
+            self.line(depth, f"if {receiver}.__class__ is type{site}: {value} = get{site}({receiver})")
+            self.line(depth, f"else: {value} = read_field_slowly(namespace, {site}, {field!r}, {receiver})")
             receiver = value
+        return receiver
 
     def action(self, action: _Action, depth: int, dot: str) -> None:
-        value = self.name("value")
-        if action.fields is not None:
-            self.read_fields(action.fields, depth, dot, value)
-        else:
-            expression = self.name("expression", action.expression)
-            if action.printer is None:
-                self.line(depth, f"{expression}(ev, {dot})")
-                return
-            self.line(depth, f"{value} = {expression}(ev, {dot})")
-        assert action.printer is not None
+        if action.printer is None:
+            expression = self.name("expression", action.pipe.expression)
+            self.line(depth, f"{expression}(ev, {dot})")
+            return
+        value = self.evaluate(action.pipe, depth, dot)
         printer = self.name("printer", action.printer)
         if action.escape_text:
+            escaped = self.name("escaped")
             self.line(depth, f"if {value}.__class__ is str:")
-            self.line(depth + 1, f"emit(html_sub(html_entity, {value}) if html_search({value}) else {value})")
+            self.line(depth + 1, f"{escaped} = escaped_text({value})")
+            self.line(depth + 1, f"emit({escaped} if {escaped} is not None else escape_text({value}))")
             self.line(depth, f"else: emit({printer}({value}))")
         elif action.printer is printable_text:
             self.line(depth, f"emit({value} if {value}.__class__ is str else {printer}({value}))")
@@ -341,49 +366,67 @@ class _Source:
             self.line(depth, f"emit({printer}({value}))")
 
     def branch(self, branch: _Branch, depth: int, dot: str, in_loop: bool) -> None:
-        mark, value = self.name("mark"), self.name("value")
-        condition = self.name("condition", branch.condition)
-        self.line(depth, f"{mark} = len(variables)")
-        self.line(depth, f"{value} = {condition}(ev, {dot})")
+        # Variables declared in the pipeline or the arms end with the `if`.
+        scoped = branch.condition.declares or branch.body.declares
+        scoped = scoped or (branch.otherwise is not None and branch.otherwise.declares)
+        mark = self.name("mark")
+        if scoped:
+            self.line(depth, f"{mark} = len(variables)")
+        value = self.evaluate(branch.condition, depth, dot)
         self.line(depth, f"if is_true({value}):")
         self.block(branch.body, depth + 1, value if branch.is_with else dot, in_loop)
         if branch.otherwise is not None:
             self.line(depth, "else:")
             self.block(branch.otherwise, depth + 1, dot, in_loop)
-        self.line(depth, f"if len(variables) != {mark}: del variables[{mark}:]")
+        if scoped:
+            self.line(depth, f"if len(variables) != {mark}: del variables[{mark}:]")
 
     def range(self, loop: _Range, depth: int, dot: str) -> None:
-        outer, mark = self.name("outer"), self.name("mark")
-        items, index, element = self.name("items"), self.name("index"), self.name("element")
-        collection = self.name("collection", loop.collection)
-        self.line(depth, f"{outer} = len(variables)")
-        self.line(depth, f"{items} = range_items({collection}(ev, {dot}))")
-        self.line(depth, f"{mark} = len(variables)")
+        outer, mark, items = self.name("outer"), self.name("mark"), self.name("items")
+        index, element, limit = self.name("index"), self.name("element"), self.name("limit")
+        scoped = loop.collection.declares or loop.body.declares
+        if scoped:
+            self.line(depth, f"{outer} = len(variables)")
+        collection = self.evaluate(loop.collection, depth, dot)
+        if scoped:
+            self.line(depth, f"{mark} = len(variables)")
+        count = self.name("count")
+        # A slice, the common case, is iterated in place; maps and nil go through range_items,
+        # which also refuses what cannot be ranged over.
+        self.line(depth, f"if isinstance({collection}, list):")
+        self.line(depth + 1, f"{items} = enumerate({collection})")
+        self.line(depth + 1, f"{count} = len({collection})")
+        self.line(depth, "else:")
+        self.line(depth + 1, f"{items} = range_items({collection})")
+        self.line(depth + 1, f"{count} = len({items})")
+        # The body's own steps for every iteration at once, and its output measured as it grows.
+        self.line(depth, f"ev.steps_left -= {loop.body.cost} * {count}")
+        self.line(depth, "if ev.steps_left < 0: raise Fallback")
+        self.line(depth, f"{limit} = len(parts) + OUTPUT_CHECK_PIECES")
         self.line(depth, f"for {index}, {element} in {items}:")
         inner = depth + 1
-        # Cleaning up at the top of each iteration also covers `continue`.
-        self.line(inner, f"if len(variables) != {mark}: del variables[{mark}:]")
-        self.line(inner, "if len(parts) - output.measured >= OUTPUT_CHECK_PIECES: output.check_size()")
+        if scoped:
+            # Cleaning up at the top of each iteration also covers `continue`.
+            self.line(inner, f"if len(variables) != {mark}: del variables[{mark}:]")
+        self.line(inner, f"if len(parts) >= {limit}: {limit} = output.measure()")
         if loop.declared:
             self.line(inner, f"variables[-1] = (variables[-1][0], {element})")
         if loop.declared > 1:
             self.line(inner, f"variables[-2] = (variables[-2][0], {index})")
-        self.block(loop.body, inner, element, in_loop=True)
-        self.line(depth, f"if len(variables) != {mark}: del variables[{mark}:]")
+        self.block(loop.body, inner, element, in_loop=True, charged=True)
+        if scoped:
+            self.line(depth, f"if len(variables) != {mark}: del variables[{mark}:]")
         if loop.otherwise is not None:
-            self.line(depth, f"if not {items}:")
+            self.line(depth, f"if not {count}:")
             self.block(loop.otherwise, depth + 1, dot, in_loop=False)
-        self.line(depth, f"if len(variables) != {outer}: del variables[{outer}:]")
+        if scoped:
+            self.line(depth, f"if len(variables) != {outer}: del variables[{outer}:]")
 
     def call(self, call: _Call, depth: int, dot: str) -> None:
-        called, argument, saved = self.name("called", call.called), self.name("argument"), self.name("saved")
-        if call.argument is None:
-            self.line(depth, f"{argument} = NO_VALUE")
-        else:
-            expression = self.name("expression", call.argument)
-            self.line(depth, f"{argument} = {expression}(ev, {dot})")
+        called, saved = self.name("called", call.called), self.name("saved")
+        argument = "NO_VALUE" if call.argument is None else self.evaluate(call.argument, depth, dot)
         self.line(depth, "if ev.depth >= MAX_TEMPLATE_DEPTH: raise Fallback")
-        self.line(depth, "if len(parts) - output.measured >= OUTPUT_CHECK_PIECES: output.check_size()")
+        self.line(depth, "if len(parts) - output.measured >= OUTPUT_CHECK_PIECES: output.measure()")
         self.line(depth, f"{saved} = ev.variables")
         self.line(depth, f'ev.variables = [("$", {argument})]')
         self.line(depth, "ev.depth += 1")
@@ -405,9 +448,12 @@ def range_items(value: Any) -> list[tuple[Any, Any]]:
 
 
 def _dot_fields(pipe: n.PipeNode) -> list[str] | None:
+    """The fields a pipeline reads from dot when it is only `.a.b` ([] for `.`), else None."""
     if pipe.decls or len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
         return None
     (only,) = pipe.cmds[0].args
+    if isinstance(only, n.DotNode):
+        return []
     return list(only.idents) if isinstance(only, n.FieldNode) else None
 
 

@@ -62,10 +62,11 @@ class KV(TypedMap):
     }
 
     def sorted_pairs(self) -> Pairs:
-        names = sorted(name for name in self if name != ALERT_NAME_LABEL)
+        names = sorted(self)
         if ALERT_NAME_LABEL in self:
+            names.remove(ALERT_NAME_LABEL)
             names.insert(0, ALERT_NAME_LABEL)
-        return Pairs(Pair(name, self[name]) for name in names)
+        return Pairs([Pair(name, self[name]) for name in names])
 
     def remove(self, names: Sequence[str] | None) -> KV:
         drop = set(names or ())

@@ -50,13 +50,15 @@ class CompiledWriter(Writer):
         super().__init__(max_chars)
         self.measured = 0  # pieces already added to `size`
 
-    def check_size(self) -> None:
+    def measure(self) -> int:
+        """Add the pieces written since the last measurement to `size`; return the length of
+        `parts` at which to measure next."""
         parts = self.parts
-        if len(parts) - self.measured >= OUTPUT_CHECK_PIECES:
-            self.size += sum(map(len, parts[self.measured :]))
-            self.measured = len(parts)
-            if self.size > self.max_chars:
-                raise Fallback
+        self.size += sum(map(len, parts[self.measured :]))
+        self.measured = len(parts)
+        if self.size > self.max_chars:
+            raise Fallback
+        return self.measured + OUTPUT_CHECK_PIECES
 
 
 class CompiledEvaluator(Evaluator):
@@ -107,31 +109,34 @@ def _accessor(kind: type, name: str) -> Callable[[Any], Any]:
     return _fallback
 
 
-def field_reader_cache() -> list[Any]:
-    """One use site's memory: [the type it last read, that type's accessor]."""
-    return [None, None]
-
-
-def read_field_slowly(cache: list[Any], name: str, receiver: Any) -> Any:
-    """Read `.name` of a type this site has not seen last, and remember its accessor."""
-    key = (receiver.__class__, name)
+def accessor_for(kind: type, name: str) -> Callable[[Any], Any]:
+    key = (kind, name)
     accessor = _accessors.get(key)
     if accessor is None:
         if len(_accessors) >= MAX_CACHED_ACCESSORS:
             _accessors.clear()
-        accessor = _accessors[key] = _accessor(receiver.__class__, name)
-    cache[0], cache[1] = receiver.__class__, accessor
+        accessor = _accessors[key] = _accessor(kind, name)
+    return accessor
+
+
+def read_field_slowly(namespace: dict[str, Any], site: int, name: str, receiver: Any) -> Any:
+    """Read `.name` at a field site of generated code whose last type was another one, and
+    make this type the site's remembered one (globals typeSITE and getSITE)."""
+    accessor = accessor_for(receiver.__class__, name)
+    namespace[f"type{site}"] = receiver.__class__
+    namespace[f"get{site}"] = accessor
     return accessor(receiver)
 
 
 def _field_reader(name: str) -> Callable[[Any], Any]:
     """Reads `.name`; a field in a template almost always reads values of one type."""
-    cache = field_reader_cache()
+    cache: list[Any] = [None, None]  # the type last read and its accessor
 
     def read(receiver: Any) -> Any:
         if receiver.__class__ is cache[0]:
             return cache[1](receiver)
-        return read_field_slowly(cache, name, receiver)
+        cache[0], cache[1] = receiver.__class__, accessor_for(receiver.__class__, name)
+        return cache[1](receiver)
 
     return read
 

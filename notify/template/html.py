@@ -104,6 +104,27 @@ def html_escape(text: str) -> str:
     )
 
 
+# Escaped forms of short strings printed in HTML text, for compiled templates: label values
+# repeat across the alerts of a notification and across notifications. Bounded in entries
+# and in the length of what is kept.
+MAX_REMEMBERED_ESCAPES = 4096
+MAX_REMEMBERED_LENGTH = 256
+_remembered_escapes: dict[str, str] = {}
+
+
+def remembered_escapes() -> dict[str, str]:
+    return _remembered_escapes
+
+
+def escape_and_remember(text: str) -> str:
+    escaped = html_escape(text)
+    if len(text) <= MAX_REMEMBERED_LENGTH:
+        if len(_remembered_escapes) >= MAX_REMEMBERED_ESCAPES:
+            _remembered_escapes.clear()
+        _remembered_escapes[text] = escaped
+    return escaped
+
+
 def _strip_tags(text: str) -> str:
     return _TAG_PATTERN.sub("", text)
 
