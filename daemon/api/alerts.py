@@ -565,16 +565,24 @@ class AlertsAPI:
         return selection, receiver_regex
 
     def _alert_filter(self, runtime: AlertsRuntime, selection: _Selection) -> AlertFilter:
-        status_of = self._marker.status
+        marker = self._marker
+        status_of = marker.status
         set_alert_status = runtime.set_alert_status
         admits = None if selection.admits_everything else selection.admits
+        maybe_muted = runtime.maybe_muted() if runtime.maybe_muted is not None else None
+        store = self._store
 
         def keep(update: AlertUpdate, now: datetime) -> bool:
             fingerprint, alert = update
             ends_at = alert.ends_at
             if ends_at < now and ends_at != ZERO_TIME:
                 return False
-            set_alert_status(fingerprint, alert.labels, now)
+            # As in `get`; `maybe_muted` only speaks for stored alerts, and a group may still
+            # hold one the store has dropped.
+            if maybe_muted is None or fingerprint in maybe_muted or fingerprint not in store:
+                set_alert_status(fingerprint, alert.labels, now)
+            elif status_of(fingerprint) is not ACTIVE_STATUS:
+                marker.set_silences(fingerprint, (), ())
             return admits is None or admits(status_of(fingerprint), alert.labels)
 
         return keep

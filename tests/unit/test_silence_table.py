@@ -15,9 +15,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.alerts import AlertStore
+from daemon.aggregation import AggregationGroup
+from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.alerts import AlertsAPI, AlertsRuntime
 from daemon.config.model import InhibitRule, RouteConfig
+from daemon.dispatch import AlertGroupView
 from daemon.inhibit import Inhibitor
 from daemon.marker import ACTIVE_STATUS, STATE_SUPPRESSED, Marker
 from daemon.matchers import Matcher, MatchType
@@ -287,13 +289,24 @@ class WiredApi:
                 return None
             return self.table.matched_fingerprints()
 
+        # One group holding every stored alert plus those in `self.grouped_only` (dropped by
+        # the store, still held by their group).
+        self.grouped_only: list[AlertUpdate] = []
+        route = Route.from_config(RouteConfig(receiver="default"))
+
+        def groups(route_filter: Any, alert_filter: Any) -> tuple[list[AlertGroupView], dict[int, list[str]]]:
+            group = AggregationGroup(route, {}, 0.0)
+            held = [*self.store.sorted_items(), *self.grouped_only]
+            kept = [update for update in held if alert_filter(update, self.now)]
+            return [AlertGroupView(group, kept)], {update.fingerprint: ["default"] for update in kept}
+
         runtime = AlertsRuntime(
-            route=Route.from_config(RouteConfig(receiver="default")),
+            route=route,
             resolve_timeout=HOUR,
             receiver_names=("default",),
             original_config="",
             set_alert_status=set_alert_status,
-            groups=lambda route_filter, alert_filter: ([], {}),
+            groups=groups,
             maybe_muted=maybe_muted,
         )
         self.api = AlertsAPI(self.store, self.marker, lambda: runtime, clock=lambda: self.now)
@@ -332,6 +345,28 @@ async def test_get_evaluates_only_alerts_a_silence_matches_and_marks_the_rest_ac
     assert wired.get()["api"] == {"inhibitedBy": [], "silencedBy": [], "state": "active"}
     assert wired.evaluated == []
     assert wired.marker.status(api) is ACTIVE_STATUS
+
+
+async def test_groups_evaluate_like_get_and_check_alerts_the_store_dropped() -> None:
+    wired = WiredApi()
+    api = await wired.put(job="api")
+    await wired.put(job="db")
+    gone_labels = {"job": "api", "instance": "gone"}
+    gone = Alert(labels=gone_labels, starts_at=T0, ends_at=T0 + 24 * HOUR, updated_at=T0)
+    wired.grouped_only.append(AlertUpdate(gone.fingerprint(), gone))
+    silence = add_silence(wired.silences, equal("job", "api"))
+    wired.evaluated.clear()
+    response = wired.api.groups({})
+    assert response.status == 200
+    shown = {
+        shown_alert["labels"].get("instance", shown_alert["labels"]["job"]): shown_alert["status"]
+        for group in orjson.loads(response.body)
+        for shown_alert in group["alerts"]
+    }
+    assert shown["api"]["silencedBy"] == [silence]
+    assert shown["gone"]["silencedBy"] == [silence]  # not in the table: evaluated by a scan
+    assert shown["db"]["state"] == "active"
+    assert sorted(wired.evaluated) == sorted([api, gone.fingerprint()])
 
 
 async def test_get_evaluates_every_alert_while_an_inhibition_source_exists() -> None:
