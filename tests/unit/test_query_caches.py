@@ -21,7 +21,7 @@ from daemon.aggregation import AggregationGroup, alert_sort_key, flush_snapshot
 from daemon.alerts import AlertStore, AlertUpdate
 from daemon.api.alerts import AlertsAPI, AlertsRuntime, alert_parts, gettable_alert, render_alert
 from daemon.config.model import RouteConfig
-from daemon.marker import STATE_ACTIVE, UNPROCESSED_STATUS, Marker
+from daemon.marker import ACTIVE_STATUS, STATE_ACTIVE, UNPROCESSED_STATUS, Marker
 from daemon.routing import Route
 from notify.model import Alert, format_api_time
 
@@ -160,6 +160,30 @@ def test_marker_keeps_the_status_object_while_nothing_changes() -> None:
     assert marker.status(1).silences_version == 4
 
 
+def test_marker_silence_results_and_unmuted_alerts_share_statuses() -> None:
+    marker = Marker()
+    active: tuple[str, ...] = ("s1",)
+    silenced = marker.set_silences(1, active, ())
+    assert silenced.silenced_by is active and silenced.state == "suppressed"
+    assert marker.set_silences(1, active, ()) is silenced  # same tuples: untouched
+    assert marker.set_silences(2, (), ()) is ACTIVE_STATUS
+    marker.set_inhibited(3, ["00000000000000ff"])
+    assert marker.any_inhibited()
+    assert marker.set_silences(3, (), ()).inhibited_by == ("00000000000000ff",)
+    marker.set_unmuted([1, 3, 4])
+    assert all(marker.status(fingerprint) is ACTIVE_STATUS for fingerprint in (1, 3, 4))
+    assert not marker.any_inhibited()
+    marker.set_inhibited(5, ["00000000000000ff"])
+    marker.delete(5)
+    assert not marker.any_inhibited()
+    # An uninhibited, processed status stays the same object when told "not inhibited".
+    marker.set_inhibited(1, [])
+    assert marker.status(1) is ACTIVE_STATUS
+    assert marker.status(6) is UNPROCESSED_STATUS
+    marker.set_inhibited(6, [])
+    assert marker.status(6).state == STATE_ACTIVE
+
+
 # ---------------------------------------------------------------------------- API fragments
 
 
@@ -180,6 +204,21 @@ def test_fragment_is_the_gettable_alert_encoded() -> None:
     # The status part is encoded once per status object.
     assert status.json() is status.json()
     assert orjson.loads(status.json()) == status.to_api()
+
+
+def test_fragments_keep_each_time_zone_of_equal_instants() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    utc_alert = alert(alertname="x")
+    zoned = dataclasses.replace(utc_alert, starts_at=utc_alert.starts_at.astimezone(plus_two))
+    assert zoned.starts_at == utc_alert.starts_at  # the same instant
+    status = Marker().status(1)
+    for stored in (utc_alert, zoned, utc_alert):
+        stored.api_rendering = None
+        fingerprint = stored.fingerprint()
+        assert render_alert(fingerprint, stored, ["r"], status) == orjson.dumps(
+            gettable_alert(fingerprint, stored, ["r"], status.to_api())
+        )
+    assert b'"startsAt":"2024-05-01T13:00:00.000+02:00"' in render_alert(zoned.fingerprint(), zoned, ["r"], status)
 
 
 def test_fragment_of_an_alert_without_annotations_or_generator() -> None:
