@@ -359,3 +359,31 @@ async def test_idle_and_slow_heads_are_cut_off(autojump_clock: trio.testing.Mock
                 await client_stream.send_all(partial)
             assert await client_stream.receive_some(65536) == b""
         assert trio.current_time() - started == pytest.approx(limit)
+
+
+async def test_over_a_real_socket_large_answers_pipelining_and_close() -> None:
+    """The plain-socket transport (file descriptor reads and writes, waiting only when the
+    kernel would block): an answer far larger than the socket buffers, read slowly."""
+    big = b"z" * (4 * 1024 * 1024)
+
+    async def handler(head: RequestHead, reader: RequestBody) -> Response:
+        body = reader.complete_body()
+        if body is None:
+            body = b""
+            while piece := await reader.receive():
+                body += piece
+        return Response(200, big if head.path == "/big" else b"got:" + body)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, lambda stream: serve_connection(stream, handler), listeners)
+        client = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        await client.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nPOST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        await trio.sleep(0.05)  # the server is now blocked writing into full buffers
+        assert (await client.response())[2] == big
+        assert (await client.response())[2] == b"got:abc"
+        await client.send(b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await client.response())[1]["connection"] == "close"
+        assert await client.closed()
+        nursery.cancel_scope.cancel()
