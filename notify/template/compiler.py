@@ -165,8 +165,8 @@ class Compiler:
             elif isinstance(child, n.CommentNode):
                 pass
             elif isinstance(child, n.ActionNode):
-                action, context = self.action(child, context)
-                items.append(action)
+                printed, context = self.action(child, context)
+                items.append(printed)
                 cost += command_count(child.pipe)
             elif isinstance(child, n.IfNode | n.WithNode):
                 branch, context = self.branch(child, context)
@@ -194,16 +194,23 @@ class Compiler:
         declares = bool(pipe.decls) and not pipe.is_assign
         return _Pipe(expression, _dot_fields(pipe), declares)
 
-    def action(self, node: n.ActionNode, context: Context | None) -> tuple[_Action, Context | None]:
+    def action(self, node: n.ActionNode, context: Context | None) -> tuple[_Action | str, Context | None]:
+        """An action; one printing a string constant (`{{ "\\n" }}`) is constant text."""
         pipe = self.pipe(node.pipe)
         if node.pipe.decls:
             return _Action(pipe, None, False), context
         escaped_by = final_escaper(node.pipe)
+        constant = _string_constant(node.pipe)
         if context is None:
+            if constant is not None:
+                return constant, context
             return _Action(pipe, printable_text, False), context
         context = value_context(context)
+        printer = html_printer(context, escaped_by)
+        if constant is not None:
+            return printer(constant), context
         escape_text = context == TEXT_CONTEXT and escaped_by is None
-        return _Action(pipe, html_printer(context, escaped_by), escape_text), context
+        return _Action(pipe, printer, escape_text), context
 
     def branch(self, node: n.BranchNode, context: Context | None) -> tuple[_Branch, Context | None]:
         condition = self.pipe(node.pipe)
@@ -455,6 +462,13 @@ def _dot_fields(pipe: n.PipeNode) -> list[str] | None:
     if isinstance(only, n.DotNode):
         return []
     return list(only.idents) if isinstance(only, n.FieldNode) else None
+
+
+def _string_constant(pipe: n.PipeNode) -> str | None:
+    if pipe.decls or len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
+        return None
+    (only,) = pipe.cmds[0].args
+    return only.value if isinstance(only, n.StringNode) else None
 
 
 def _is_bare_dot(pipe: n.PipeNode) -> bool:

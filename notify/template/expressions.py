@@ -280,16 +280,7 @@ class ExpressionCompiler:
         """`.a.b.c args...`: all but the last field read plainly; the last may be a method
         given the arguments (left to the evaluator, which checks them against its signature)."""
         if len(args) > 1:
-            leading = _field_chain(idents[:-1]) if len(idents) > 1 else None
-            last = idents[-1]
-
-            def call_method(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
-                value = receiver(ev, dot)
-                if leading is not None:
-                    value = leading(value)
-                return ev.eval_field(dot, last, node, args, final, value)
-
-            return call_method
+            return self.method_call(idents, node, args, receiver)
         read = _field_chain(idents)
         last = idents[-1]
         leading = _field_chain(idents[:-1]) if len(idents) > 1 else None
@@ -303,6 +294,42 @@ class ExpressionCompiler:
             return ev.eval_field(dot, last, node, args, final, value)
 
         return read_fields
+
+    def method_call(
+        self, idents: Sequence[str], node: n.Node, args: Sequence[n.Node], receiver: Expression
+    ) -> Command:
+        """`.a.b.Method args...`: the method and its parameter types are known only once the
+        receiver is; anything but a method with the right number of arguments is left to
+        the evaluator (fields given arguments, maps, errors)."""
+        leading = _field_chain(idents[:-1]) if len(idents) > 1 else None
+        name = idents[-1]
+        arg_nodes = list(args[1:])
+        raws = [self.raw_argument(arg) for arg in arg_nodes]
+
+        def convert(ev: CompiledEvaluator, dot: Any, position: int, param: str) -> Any:
+            raw = raws[position]
+            if raw is None:
+                return _CONSTANTS.eval_arg(NO_VALUE, param, arg_nodes[position])
+            return _validator(param)(ev, raw(ev, dot))
+
+        def call_method(ev: CompiledEvaluator, dot: Any, final: Any) -> Any:
+            value = receiver(ev, dot)
+            if leading is not None:
+                value = leading(value)
+            if value is NO_VALUE or value is None:
+                return NO_VALUE
+            methods = getattr(value, "go_methods", None)
+            if not methods or name not in methods:
+                return ev.eval_field(dot, name, node, args, final, value)
+            python_name, params = methods[name]
+            if len(arg_nodes) + (final is not _MISSING) != len(params):
+                raise Fallback
+            values = [convert(ev, dot, position, param) for position, param in enumerate(params[: len(raws)])]
+            if final is not _MISSING:
+                values.append(_validator(params[-1])(ev, final))
+            return getattr(value, python_name)(*values)
+
+        return call_method
 
     def function_command(self, identifier: n.IdentifierNode, cmd: n.CommandNode, has_final: bool) -> Command:
         """A call of a function named in the template; its signature is known here, so the
@@ -392,12 +419,26 @@ _CONSTANTS = Evaluator({}, {}, Writer(0))
 
 def _validator(param: str) -> Callable[[CompiledEvaluator, Any], Any]:
     """The evaluator's validate_type for one parameter type, with its common cases inline."""
+    known = _validators.get(param)
+    if known is None:
+        if len(_validators) >= MAX_CACHED_ACCESSORS:
+            _validators.clear()
+        known = _validators[param] = _make_validator(param)
+    return known
+
+
+_validators: dict[str, Callable[[CompiledEvaluator, Any], Any]] = {}
+
+
+def _make_validator(param: str) -> Callable[[CompiledEvaluator, Any], Any]:
     if param == "value":
         return lambda ev, value: value
     if param == "any":
         return lambda ev, value: None if value is NO_VALUE else value
     if param == "string":
         return lambda ev, value: value if value.__class__ is str else ev.validate_type(value, param)
+    if param == "[]string":  # a plain list is what Go would call []string
+        return lambda ev, value: value if value.__class__ is list else ev.validate_type(value, param)
     return lambda ev, value: ev.validate_type(value, param)
 
 

@@ -133,18 +133,27 @@ def _strip_tags(text: str) -> str:
 # normalizing, reserved characters and a `%` starting a valid escape stay too.
 _URL_ESCAPED_BYTES = re.compile(rb"[^-._~a-zA-Z0-9]")
 _URL_NORMALIZED_BYTES = re.compile(rb"[^-._~a-zA-Z0-9!#$&*+,/:;=?@\[\]%]|%(?![0-9a-fA-F]{2})")
+# The same on text, for the usual all-ASCII URL (no encoding round trip).
+_URL_ESCAPED_ASCII = re.compile(_URL_ESCAPED_BYTES.pattern.decode())
+_URL_NORMALIZED_ASCII = re.compile(_URL_NORMALIZED_BYTES.pattern.decode())
 
 
 def _percent_encode(found: re.Match[bytes]) -> bytes:
     return b"%%%02x" % found.group()[0]
 
 
+def _percent_encode_ascii(found: re.Match[str]) -> str:
+    return f"%{ord(found.group()):02x}"
+
+
 def _process_url(text: str, normalize: bool) -> str:
-    pattern = _URL_NORMALIZED_BYTES if normalize else _URL_ESCAPED_BYTES
-    data = text.encode()
-    if pattern.search(data) is None:
-        return text
-    return pattern.sub(_percent_encode, data).decode("ascii")
+    if text.isascii():
+        pattern = _URL_NORMALIZED_ASCII if normalize else _URL_ESCAPED_ASCII
+        if pattern.search(text) is None:
+            return text
+        return pattern.sub(_percent_encode_ascii, text)
+    byte_pattern = _URL_NORMALIZED_BYTES if normalize else _URL_ESCAPED_BYTES
+    return byte_pattern.sub(_percent_encode, text.encode()).decode("ascii")
 
 
 def _is_safe_url(text: str) -> bool:
