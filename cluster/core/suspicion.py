@@ -4,6 +4,10 @@ A suspected member gets `max_timeout` to refute when nobody else confirms the su
 each *independent* confirmation (a suspect message from a member we had not heard it from)
 shrinks the remaining time logarithmically, reaching `min_timeout` after `k` confirmations.
 `min_timeout` is scaled by log10 of the cluster size (at least 1), as in memberlist.
+
+Two rules pick k and the floor: memberlist's (`CoreConfig.suspicion_confirmations` None,
+k = multiplier - 2), which Go peers apply, and tocsin's (an explicit k, the daemon's
+default), which keeps Lifeguard on whatever the multiplier; see `suspicion_window`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from cluster.core.config import CoreConfig
 MEMBERLIST_SUSPICION_MULT = 4
 # Under tocsin's rule no suspicion is shorter than this many probe intervals: in clusters
 # below 100 members a 1-interval floor let a replica answering 1.5 s late be declared dead
-# about five times a minute in a 3-member cluster (docs/simulations.md, "Suspicion tuning").
+# about three times a minute in a 3-member cluster (docs/simulations.md, "Suspicion tuning").
 SUSPICION_FLOOR_PROBE_INTERVALS = 2
 # The first two suspicion intervals are spent expecting no confirmations: we have no phase
 # relationship with peers' probes, so k is the multiplier minus these two.
