@@ -147,8 +147,19 @@ def _integration_count(config: Config) -> int:
 
 
 class Application:
-    def __init__(self, flags: Flags, external: str, prefix: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        flags: Flags,
+        external: str,
+        prefix: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        freeze_loaded_state: bool = False,
+    ) -> None:
         self.flags = flags
+        # gc.freeze() is process-wide: only the process entry point asks for it, not tests
+        # that run an Application inside their own process.
+        self.freeze_loaded_state = freeze_loaded_state
         self.external_url = external
         self.route_prefix = prefix
         self.clock = clock
@@ -188,7 +199,8 @@ class Application:
         try:
             self._load_durable_state_unpaused()
         finally:
-            gc.freeze()
+            if self.freeze_loaded_state:
+                gc.freeze()
             if collecting:
                 gc.enable()
 
@@ -587,7 +599,7 @@ def run_from_args(argv: list[str]) -> int:
         logger.error("Unable to create data directory", extra={"err": str(error)})
         return EXIT_FAILURE
     gc.set_threshold(GC_GENERATION0_THRESHOLD, GC_GENERATION1_THRESHOLD, GC_GENERATION2_THRESHOLD)
-    app = Application(flags, external, prefix)
+    app = Application(flags, external, prefix, freeze_loaded_state=True)
     try:
         trio.run(_main, app)
     except StartupError:
