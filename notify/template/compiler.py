@@ -290,8 +290,8 @@ class Compiler:
 class _Source:
     """The lines of one generated function and the objects its names refer to.
 
-    Each field read in the source is an inline cache: globals `typeN` and `getN` hold the
-    last type seen at that site and its accessor (read_field_slowly fills them)."""
+    Each field read in the source is an inline cache: the global `siteN` holds the last type
+    seen at that site and its accessor (read_field_slowly replaces it)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -348,8 +348,10 @@ class _Source:
         receiver = dot
         for field in pipe.fields:
             value, site = self.name("value"), next(self.counter)
-            self.namespace[f"type{site}"] = None
-            self.line(depth, f"if {receiver}.__class__ is type{site}: {value} = get{site}({receiver})")
+            self.namespace[f"site{site}"] = (None, None)
+            # One read of the site's (type, accessor) pair, so a concurrent update is seen whole.
+            self.line(depth, f"seen = site{site}")
+            self.line(depth, f"if {receiver}.__class__ is seen[0]: {value} = seen[1]({receiver})")
             self.line(depth, f"else: {value} = read_field_slowly(namespace, {site}, {field!r}, {receiver})")
             receiver = value
         return receiver

@@ -121,22 +121,24 @@ def accessor_for(kind: type, name: str) -> Callable[[Any], Any]:
 
 def read_field_slowly(namespace: dict[str, Any], site: int, name: str, receiver: Any) -> Any:
     """Read `.name` at a field site of generated code whose last type was another one, and
-    make this type the site's remembered one (globals typeSITE and getSITE)."""
+    make this type the site's remembered one (the global siteSITE: type and accessor)."""
     accessor = accessor_for(receiver.__class__, name)
-    namespace[f"type{site}"] = receiver.__class__
-    namespace[f"get{site}"] = accessor
+    namespace[f"site{site}"] = (receiver.__class__, accessor)
     return accessor(receiver)
 
 
 def _field_reader(name: str) -> Callable[[Any], Any]:
     """Reads `.name`; a field in a template almost always reads values of one type."""
-    cache: list[Any] = [None, None]  # the type last read and its accessor
+    # The type last read and its accessor, replaced as one value.
+    cache: list[tuple[Any, Any]] = [(None, None)]
 
     def read(receiver: Any) -> Any:
-        if receiver.__class__ is cache[0]:
-            return cache[1](receiver)
-        cache[0], cache[1] = receiver.__class__, accessor_for(receiver.__class__, name)
-        return cache[1](receiver)
+        seen = cache[0]
+        if receiver.__class__ is seen[0]:
+            return seen[1](receiver)
+        accessor = accessor_for(receiver.__class__, name)
+        cache[0] = (receiver.__class__, accessor)
+        return accessor(receiver)
 
     return read
 

@@ -1,8 +1,10 @@
-"""html/template-style contextual escaping, decided while the output is written.
+"""html/template-style contextual escaping: HTML contexts, literal-text transitions, escapers.
 
 Go's html/template rewrites the parse tree ahead of time so each action escapes for the HTML
-context it sits in. We get the same output for well-formed templates by tracking the context
-through the literal text as it is emitted and escaping each value for the current context:
+context it sits in. The pieces here serve both engines: the compiler follows the context
+through literal text once (`literal_transition`) and picks each action's escaper
+(`value_escaper`); the interpreter's HTMLWriter tracks the context as output is written.
+Each value is escaped for its context:
 
     text            HTML-escape (`&amp; &lt; &gt; &#34; &#39; &#43;`); SafeHTML passes
     <title>, <textarea>
@@ -14,7 +16,8 @@ through the literal text as it is emitted and escaping each value for the curren
     <script>, on*   JSON-like JS values; <style>, style="": CSS value filter
 
 A value ending its pipeline with `html` or `urlquery` is not escaped twice, as in Go.
-Templates whose branches end in different contexts (an error in Go) are not diagnosed.
+Templates whose branches end in different contexts are refused before execution
+(`escapecheck`), as Go refuses them.
 """
 
 from __future__ import annotations

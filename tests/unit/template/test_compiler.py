@@ -148,3 +148,36 @@ def test_generated_text_templates_render_as_interpreted(text: str) -> None:
 def test_generated_html_templates_render_as_interpreted(text: str) -> None:
     html_text = "<a href='" + text + "'>" + text
     assert_same_as_interpreter(html_text, _DATA, html=True, max_steps=20_000, max_output_chars=20_000)
+
+
+def test_template_called_in_two_html_contexts_escapes_for_each() -> None:
+    # One helper, compiled once per context it is called in (text, URL attribute, script).
+    text = (
+        '{{ define "v" }}{{ . }}{{ end }}'
+        '<a href="{{ template "v" .ExternalURL }}?x={{ template "v" "a b&c" }}">'
+        '{{ template "v" "<b>" }}</a><script>var x = {{ template "v" "</script>" }};</script>'
+    )
+    assert_same_as_interpreter(text, _DATA, html=True)
+    rendered = Templates.with_defaults().execute_html(text, _DATA)
+    assert "?x=a%20b%26c" in rendered and "&lt;b&gt;" in rendered
+
+
+def test_nesting_beyond_python_block_limit_is_interpreted() -> None:
+    # CPython refuses more than 20 nested loops in one function; such a template is left to
+    # the interpreter and still renders.
+    depth = 25
+    text = "{{ range $.Alerts }}" * depth + "x" + "{{ end }}" * depth
+    one_alert = {**SAMPLE_DATA, "alerts": SAMPLE_DATA["alerts"][:1]}
+    assert_same_as_interpreter(text, data_from(one_alert), html=False)
+    assert Templates.with_defaults().execute_text(text, data_from(one_alert)) == "x"
+
+
+def test_range_else_variables_and_assignment_scopes() -> None:
+    text = (
+        '{{ $x := "top" }}{{ range $i, $e := .GroupLabels.nope }}{{ $i }}{{ else }}empty{{ end }}'
+        "{{ range $k, $v := .CommonLabels }}{{ $y := $k }}{{ $x = $v }}{{ $y }};{{ end }}{{ $x }}"
+        '{{ with $z := .Status }}{{ $z }}{{ $x = "w" }}{{ end }}{{ $x }}'
+        "{{ if $a := .Alerts }}{{ len $a }}{{ end }}"
+    )
+    assert_same_as_interpreter(text, _DATA, html=False)
+    assert_same_as_interpreter(text, _DATA, html=True)
