@@ -762,11 +762,18 @@ def listen_socket(address: str, backlog: int) -> socket.socket:
     """A bound, listening TCP socket for Go's `host:port` (`:port`: every IPv4 interface)."""
     host, _, port_text = address.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"
+    if port_text.isdigit():
+        port = int(port_text)
+    else:
+        try:
+            port = socket.getservbyname(port_text, "tcp")  # Go takes service names too
+        except OSError:
+            raise OSError(f"address tcp/{port_text}: unknown port") from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, int(port_text)))
+        listener.bind((host, port))
         listener.listen(backlog)
         listener.setblocking(False)
     except BaseException:

@@ -25,8 +25,10 @@ from daemon.api.http1 import (
     RequestHead,
     encode_response_head,
     find_head_end,
+    listen_socket,
     parse_request_head,
     serve_connection,
+    socket_url,
 )
 from daemon.api.response import Response
 
@@ -387,3 +389,13 @@ async def test_over_a_real_socket_large_answers_pipelining_and_close() -> None:
         assert (await client.response())[1]["connection"] == "close"
         assert await client.closed()
         nursery.cancel_scope.cancel()
+
+
+def test_listen_addresses_in_gos_forms() -> None:
+    listener = listen_socket("127.0.0.1:0", backlog=8)
+    try:
+        assert socket_url(listener, "http").startswith("http://127.0.0.1:")
+    finally:
+        listener.close()
+    with pytest.raises(OSError, match="address tcp/nope: unknown port"):
+        listen_socket(":nope", backlog=8)
