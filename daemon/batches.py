@@ -52,10 +52,10 @@ BATCH_MAX_BYTES: Final = MAX_RECORD_BYTES // 4
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _MICROS_PER_SECOND: Final = 1_000_000
-# Below 2**32 seconds (year 2106) a float holds a timestamp to within a quarter of a
-# microsecond, so `datetime.fromtimestamp(micros / 1e6)` (the fastest conversion, about half
-# the cost of epoch + timedelta) rounds to the exact microsecond; beyond, or before 1970,
-# the exact integer path is taken.
+# Below 2**32 seconds (year 2106) a float holds a timestamp to within half its step, under
+# half a microsecond, so `datetime.fromtimestamp(micros / 1e6)` (the fastest conversion,
+# about half the cost of epoch + timedelta) rounds to the exact microsecond; beyond, or
+# before 1970, the exact integer path is taken.
 _FAST_MICROS_LIMIT: Final = 2**32 * _MICROS_PER_SECOND
 
 

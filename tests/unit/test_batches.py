@@ -60,6 +60,13 @@ def test_times_outside_the_fast_range_round_trip(moment: datetime) -> None:
     assert from_micros(to_micros(moment)) == moment
 
 
+def test_fast_time_conversion_is_exact_just_below_its_limit() -> None:
+    # Where a float's step is largest (just under half a microsecond from the true value).
+    limit = 2**32 * 1_000_000
+    for micros in range(limit - 100_000, limit):
+        assert from_micros(micros) == exact_from_micros(micros)
+
+
 def test_times_past_the_latest_datetime_saturate() -> None:
     assert from_micros(to_micros(LATEST_EXPIRY) + 10**12) == LATEST_EXPIRY
 
