@@ -205,8 +205,17 @@ def build_template_data(
     )
 
 
-def template_data_from_json(document: Mapping[str, Any]) -> TemplateData:
-    """Decode the webhook/amtool JSON form of Data (as `amtool template render` reads it)."""
+class TemplateDataValue(TemplateData):
+    """Data as amtool passes it: a value where Alertmanager passes a pointer (error texts
+    name the type)."""
+
+    __slots__ = ()
+    go_type = "template.Data"
+
+
+def template_data_from_json(document: Mapping[str, Any], as_value: bool = False) -> TemplateData:
+    """Decode the webhook/amtool JSON form of Data (as `amtool template render` reads it);
+    `as_value` gives amtool's value type instead of Alertmanager's pointer."""
 
     def kv(value: Any) -> KV:
         return KV({str(k): str(v) for k, v in (value or {}).items()})
@@ -226,7 +235,7 @@ def template_data_from_json(document: Mapping[str, Any]) -> TemplateData:
         )
         for item in document.get("alerts") or []
     )
-    return TemplateData(
+    return (TemplateDataValue if as_value else TemplateData)(
         receiver=str(document.get("receiver", "")),
         status=str(document.get("status", "")),
         alerts=alerts,

@@ -22,6 +22,10 @@ class GoValue:
     "[]string") used for argument conversion and error messages.
     """
 
+    # No per-instance dict unless a subclass wants one: templates build many small values
+    # (a Pair per label per render), and slotted ones are cheaper to make.
+    __slots__ = ()
+
     go_type = "struct"
     go_fields: tuple[str, ...] = ()
     go_methods: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -210,6 +214,8 @@ def format_float(number: float, verb: str, precision: int = -1) -> str:
 
 def format_value(value: Any, verb: str = "v") -> str:
     """The %v (or %s) text of a value without flags, as fmt prints it."""
+    if value.__class__ is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

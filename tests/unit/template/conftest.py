@@ -52,10 +52,8 @@ SAMPLE_DATA: dict[str, Any] = {
 
 
 def data_from(document: dict[str, Any]) -> TemplateData:
-    data = template_data_from_json(document)
     # amtool passes a Data value where Alertmanager passes a pointer; error texts name it.
-    data.go_type = "template.Data"
-    return data
+    return template_data_from_json(document, as_value=True)
 
 
 @pytest.fixture(scope="session")
