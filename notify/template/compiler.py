@@ -15,8 +15,9 @@ The generated code decides only the successful path. Anything else (an error, a 
 template, a step, depth or output limit) raises `Fallback`, and the caller re-runs the
 template on the interpreter (`evaluator`), which reports exactly what Go would; rendering is
 a pure function of the data, so the re-run sees the same thing. Steps are charged per list
-as an upper bound of what the interpreter counts, so the bound never trips here for a render
-the interpreter allows... except that it may, and then the interpreter decides.
+(per loop for a range body), at least as many as the interpreter counts: the compiled code
+never finishes a render the interpreter would stop, and when its own count trips, the
+interpreter re-runs and decides.
 """
 
 from __future__ import annotations
