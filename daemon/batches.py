@@ -193,29 +193,31 @@ class _SilenceBuilder:
 
 def load_silence_records(silences: Silences, records: Iterable[bytes], now: datetime) -> int:
     """Merge storage records (batches, or single records as `daemon.silences` writes them to
-    the log) into `silences`, in order; returns how many entries were malformed (skipped).
-    Replaying is idempotent: merging is last-writer-wins."""
-    malformed = 0
-    now_micros = to_micros(now)
+    the log) into `silences`, in order, with `Silences.load` (which files them in the muting
+    index on first use); returns how many entries were malformed (skipped). Replaying is
+    idempotent: merging is last-writer-wins."""
     builder = _SilenceBuilder()
-    merge = silences.merge
-    for record in records:
-        if not is_batch(record):
-            try:
-                silence, expires_at = decode_silence(record)
-            except ValueError:
-                malformed += 1
+    malformed_records = 0
+
+    def entries() -> Iterator[tuple[Silence, datetime]]:
+        nonlocal malformed_records
+        now_micros = to_micros(now)
+        for record in records:
+            if not is_batch(record):
+                try:
+                    yield decode_silence(record)
+                except ValueError:
+                    malformed_records += 1
                 continue
-            merge(silence, expires_at, now)
-            continue
-        try:
-            rows = decode_batch(record)
-        except BatchError:
-            malformed += 1
-            continue
-        for silence, expires_at in builder.silences(rows, now_micros):
-            merge(silence, expires_at, now)
-    return malformed + builder.malformed
+            try:
+                rows = decode_batch(record)
+            except BatchError:
+                malformed_records += 1
+                continue
+            yield from builder.silences(rows, now_micros)
+
+    silences.load(entries(), now)
+    return malformed_records + builder.malformed
 
 
 __all__ = [

@@ -585,6 +585,10 @@ class Silences:
         self._silences: dict[str, Silence] = {}
         self._expires_at: dict[str, datetime] = {}
         self._index = _SilenceIndex()
+        # Silences taken by `load` and not filed in the index yet (insertion-ordered, so they
+        # are filed in the order they came): start-up does not pay for an index that nothing
+        # may ask for before the first alert arrives.
+        self._unfiled: dict[str, None] = {}
         self._listeners: list[SilenceListener] = []
         self._index_watchers: list[IndexWatcher] = []
         # Bumped on every change, so callers may cache per-alert results (as the marker does).
@@ -600,12 +604,28 @@ class Silences:
         (the silences that can still mute: gc drops expired ones early)."""
         self._index_watchers.append(watcher)
 
+    def file_loaded(self) -> None:
+        """File the silences `load` took in the muting index, telling the index watchers.
+        Every reader of the index calls this first; cheap when there is nothing to file."""
+        if not self._unfiled:
+            return
+        unfiled, self._unfiled = self._unfiled, {}
+        silences = self._silences
+        index = self._index
+        watchers = self._index_watchers
+        for silence_id in unfiled:
+            silence = silences[silence_id]
+            index.add(silence)
+            for watcher in watchers:
+                watcher.silence_indexed(silence, None)
+
     def indexed(self) -> list[Silence]:
         """The silences in the muting index."""
+        self.file_loaded()
         return [self._silences[silence_id] for silence_id in self._index.filed()]
 
     def has_indexed(self) -> bool:
-        return bool(self._index.filed())
+        return bool(self._unfiled) or bool(self._index.filed())
 
     def by_ids(self, silence_ids: Iterable[str]) -> list[Silence]:
         """The silences with these IDs, which must be known."""
@@ -614,6 +634,7 @@ class Silences:
 
     def matching_ids(self, labels: Mapping[str, str]) -> list[str]:
         """IDs of the indexed silences whose matchers match `labels`, whatever their state."""
+        self.file_loaded()
         silences = self._silences
         return [i for i in self._index.candidates(labels) if silences[i].matches(labels)]
 
@@ -646,6 +667,7 @@ class Silences:
         elif labels is not None and SilenceState.EXPIRED not in wanted:
             # The index may have dropped expired silences (gc), so it only serves queries
             # for silences that can still mute.
+            self.file_loaded()
             found = [self._silences[i] for i in self._index.candidates(labels)]
         else:
             found = list(self._silences.values())
@@ -663,6 +685,7 @@ class Silences:
 
     def matching(self, labels: Mapping[str, str], now: datetime) -> tuple[list[str], list[str]]:
         """Sorted IDs of the active and of the pending silences matching `labels`."""
+        self.file_loaded()
         active: list[str] = []
         pending: list[str] = []
         silences = self._silences
@@ -752,6 +775,43 @@ class Silences:
 
     def merge(self, silence: Silence, expires_at: datetime, now: datetime) -> bool:
         """Last-writer-wins merge of a peer's (or the disk's) version. True if taken."""
+        if not self._takes(silence, expires_at, now):
+            return False
+        self._accept(silence, expires_at, local=False)
+        return True
+
+    def load(self, entries: Iterable[tuple[Silence, datetime]], now: datetime) -> int:
+        """`merge` each (silence, expires_at) in order, as start-up does with the disk's
+        records, filing the taken ones in the muting index only when something first reads
+        it (`file_loaded`). Returns how many were taken."""
+        taken = 0
+        silences = self._silences
+        expiries = self._expires_at
+        unfiled = self._unfiled
+        listeners = self._listeners
+        for silence, expires_at in entries:
+            if not self._takes(silence, expires_at, now):
+                continue
+            silence_id = silence.id
+            if silence_id not in unfiled and self._index.remove(silence_id):
+                # Filed already (loaded into a running replica): it leaves the index as it
+                # is refiled, so the watchers must forget it before they learn it again.
+                for watcher in self._index_watchers:
+                    watcher.silence_unindexed(silence_id)
+            silences[silence_id] = silence
+            expiries[silence_id] = expires_at
+            unfiled[silence_id] = None
+            taken += 1
+            if listeners:
+                change = SilenceChange(silence, expires_at, False)
+                for listener in listeners:
+                    listener(change)
+        if taken:
+            self.version += 1
+        return taken
+
+    def _takes(self, silence: Silence, expires_at: datetime, now: datetime) -> bool:
+        """Whether a merge of this version would replace what is held (last writer wins)."""
         if expires_at < now:
             return False
         current = self._silences.get(silence.id)
@@ -763,22 +823,26 @@ class Silences:
                 theirs = _canonical(silence, expires_at)
                 if theirs <= mine:
                     return False
-        self._accept(silence, expires_at, local=False)
         return True
 
     def gc(self, now: datetime) -> int:
         """Forget silences whose expiry is at or before `now`; returns how many."""
         doomed = [i for i, expiry in self._expires_at.items() if not expiry > now]
         unindexed = []
+        unfiled = self._unfiled
         for silence_id in doomed:
             del self._silences[silence_id]
             del self._expires_at[silence_id]
             if self._index.remove(silence_id):
                 unindexed.append(silence_id)
-        # Expired silences no longer mute anything: drop them from the index early.
+            unfiled.pop(silence_id, None)
+        # Expired silences no longer mute anything: drop them from the index early (and
+        # never file the loaded ones).
         for silence_id, silence in self._silences.items():
-            if now > silence.ends_at and self._index.remove(silence_id):
-                unindexed.append(silence_id)
+            if now > silence.ends_at:
+                if self._index.remove(silence_id):
+                    unindexed.append(silence_id)
+                unfiled.pop(silence_id, None)
         for watcher in self._index_watchers:
             for silence_id in unindexed:
                 watcher.silence_unindexed(silence_id)
@@ -790,6 +854,7 @@ class Silences:
         return [(silence, self._expires_at[i]) for i, silence in self._silences.items()]
 
     def _accept(self, silence: Silence, expires_at: datetime, local: bool) -> None:
+        self.file_loaded()
         previous = self._silences.get(silence.id)
         self._silences[silence.id] = silence
         self._expires_at[silence.id] = expires_at
@@ -1042,12 +1107,14 @@ class AlertSilenceTable:
         """The stored alerts some indexed silence matches (whatever its state): every other
         stored alert is silenced by nothing, at any time. Matches the alerts not matched yet
         first. Read-only, and only until the next change."""
+        self._silences.file_loaded()
         for alert_fingerprint in list(self._unmatched):
             self._match(alert_fingerprint)
         return self._matched.keys()
 
     def result(self, alert_fingerprint: int, now: datetime) -> SilenceResult | None:
         """The alert's silences at `now`; None for an alert the store has not reported."""
+        self._silences.file_loaded()
         matched = self._matched.get(alert_fingerprint)
         if matched is None:
             if self._unmatched and alert_fingerprint in self._unmatched:

@@ -411,3 +411,32 @@ def test_a_peer_silence_with_a_broken_regex_mutes_nothing() -> None:
     broken = Silence("peer", (SilenceMatcher("a", MatchType.REGEX, "("),), T0, T0 + HOUR, T0)
     assert silences.merge(broken, T0 + 2 * HOUR, T0)
     assert silences.matching({"a": "("}, T0) == ([], [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(versions, max_size=8), st.lists(label_sets, min_size=1, max_size=4), st.integers(0, 4))
+def test_bulk_load_ends_like_merging_one_by_one(
+    updates: list[Silence], alerts: list[dict[str, str]], gc_hours: int
+) -> None:
+    merged, loaded = make(), make()
+    expiries = [(silence, silence.ends_at + DEFAULT_RETENTION) for silence in updates]
+    taken = sum(merged.merge(silence, expires_at, T0) for silence, expires_at in expiries)
+    assert loaded.load(expiries, T0) == taken
+    now = T0 + gc_hours * HOUR
+    # gc before anything files the loaded silences: the expired ones must not be filed later.
+    assert loaded.gc(now) == merged.gc(now)
+    assert {s.id: s for s in loaded.all()} == {s.id: s for s in merged.all()}
+    assert sorted(s.id for s in loaded.indexed()) == sorted(s.id for s in merged.indexed())
+    for labels in alerts:
+        assert loaded.matching(labels, now) == merged.matching(labels, now)
+
+
+def test_loaded_silences_are_filed_on_first_use_and_a_later_change_replaces_them() -> None:
+    silences = make()
+    loaded = Silence("s1", (SilenceMatcher("job", MatchType.EQUAL, "api"),), T0, T0 + HOUR, T0)
+    assert silences.load([(loaded, T0 + 2 * HOUR)], T0) == 1
+    assert silences.has_indexed()
+    assert silences.get("s1") == loaded
+    assert silences.matching({"job": "api"}, T0) == (["s1"], [])
+    silences.expire("s1", T0 + MINUTE)
+    assert silences.matching({"job": "api"}, T0 + 2 * MINUTE) == ([], [])
