@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,47 @@ async def test_concurrent_commits_share_fsyncs(tmp_path: Path, monkeypatch: pyte
     log.close()
     _, records = open_log(tmp_path)
     assert sorted(records) == sorted(f"record {i}".encode() for i in range(writers))
+
+
+async def test_commits_during_a_write_wait_for_it_then_share_one_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, _ = open_log(tmp_path)
+    syncs = []
+    first_sync_started = threading.Event()
+    release_first_sync = threading.Event()
+    real_fdatasync = os.fdatasync
+
+    def held_fdatasync(descriptor: int) -> None:
+        syncs.append(descriptor)
+        if len(syncs) == 1:
+            first_sync_started.set()
+            assert release_first_sync.wait(timeout=10)
+        real_fdatasync(descriptor)
+
+    monkeypatch.setattr(storage.os, "fdatasync", held_fdatasync)
+    committed: list[int] = []
+
+    async def writer(index: int) -> None:
+        log.append(f"record {index}".encode())
+        await log.commit()
+        committed.append(index)
+
+    late_writers = 5
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer, 0)
+        await trio.to_thread.run_sync(first_sync_started.wait)
+        for index in range(1, late_writers + 1):
+            nursery.start_soon(writer, index)
+        await trio.testing.wait_all_tasks_blocked()
+        assert committed == []  # the first write is not on disk yet, so nobody returned
+        release_first_sync.set()
+    # The records appended during the first write all go in one second write.
+    assert len(syncs) == 2
+    assert sorted(committed) == list(range(late_writers + 1))
+    log.close()
+    _, records = open_log(tmp_path)
+    assert sorted(records) == sorted(f"record {i}".encode() for i in range(late_writers + 1))
 
 
 async def test_commit_with_nothing_pending_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
