@@ -30,13 +30,13 @@ import msgpack
 
 from daemon.matchers import MatcherError
 from daemon.silences import (
-    LATEST_EXPIRY,
     MATCH_TYPE_CODES,
     MATCH_TYPES_BY_CODE,
     Silence,
     SilenceMatcher,
     Silences,
     decode_silence,
+    exact_from_micros,
 )
 from daemon.storage import MAX_RECORD_BYTES
 
@@ -73,12 +73,7 @@ def from_micros(micros: int) -> datetime:
     before year 1."""
     if 0 <= micros < _FAST_MICROS_LIMIT:
         return datetime.fromtimestamp(micros / _MICROS_PER_SECOND, UTC)
-    try:
-        return _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        if micros > 0:
-            return LATEST_EXPIRY
-        raise
+    return exact_from_micros(micros)
 
 
 def is_batch(record: bytes) -> bool:

@@ -1254,7 +1254,8 @@ def _to_micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def _from_micros(micros: int) -> datetime:
+def exact_from_micros(micros: int) -> datetime:
+    """The UTC datetime `micros` after the epoch, exactly; saturates far-future values."""
     try:
         return _EPOCH + timedelta(microseconds=micros)
     except OverflowError:
@@ -1293,13 +1294,13 @@ def decode_silence(data: bytes) -> tuple[Silence, datetime]:
         silence = Silence(
             id=str(silence_id),
             matchers=matchers,
-            starts_at=_from_micros(starts),
-            ends_at=_from_micros(ends),
-            updated_at=_from_micros(updated),
+            starts_at=exact_from_micros(starts),
+            ends_at=exact_from_micros(ends),
+            updated_at=exact_from_micros(updated),
             created_by=str(created_by),
             comment=str(comment),
         )
-        return silence, _from_micros(expires)
+        return silence, exact_from_micros(expires)
     except (ValueError, TypeError, KeyError, OverflowError, MatcherError, msgpack.UnpackException) as error:
         raise ValueError(f"malformed silence record: {error}") from error
 
