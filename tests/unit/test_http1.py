@@ -382,7 +382,8 @@ async def test_over_a_real_socket_large_answers_pipelining_and_close() -> None:
         nursery.start_soon(trio.serve_listeners, lambda stream: serve_connection(stream, handler), listeners)
         client = Client(await trio.open_tcp_stream("127.0.0.1", port))
         await client.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nPOST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-        await trio.sleep(0.05)  # the server is now blocked writing into full buffers
+        # Until the server task blocks writing the big answer into full socket buffers.
+        await trio.testing.wait_all_tasks_blocked()
         assert (await client.response())[2] == big
         assert (await client.response())[2] == b"got:abc"
         await client.send(b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
