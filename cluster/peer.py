@@ -56,6 +56,7 @@ from cluster.core import (
     StreamOut,
     alertmanager_defaults,
     codec,
+    tocsin_defaults,
     with_peer_count,
 )
 from cluster.core.config import TOCSIN_SUSPICION_MULT, with_suspicion_multiplier
@@ -125,14 +126,15 @@ def core_config(
     encrypted: bool = False,
     suspicion_multiplier: float = TOCSIN_SUSPICION_MULT,
 ) -> CoreConfig:
-    """The core configuration Alertmanager 0.25 derives from its flags, plus tocsin's
+    """The core configuration Alertmanager 0.25 derives from its flags, with tocsin's
+    defaults (`tocsin_defaults`: suspicion tuning, more user broadcast retransmits) and
     --cluster.suspicion-multiplier (ValueError when out of bounds)."""
 
     def ms(delta: timedelta) -> int:
         return int(delta / timedelta(milliseconds=1))
 
     config = dataclasses.replace(
-        alertmanager_defaults(),
+        tocsin_defaults(),
         gossip_interval_ms=ms(gossip_interval),
         push_pull_interval_ms=ms(push_pull_interval),
         tcp_timeout_ms=ms(tcp_timeout),
@@ -416,6 +418,7 @@ class Peer:
         # request id of an oversized send in flight -> (channel key, trio time it was queued)
         self._oversized_sends: dict[int, tuple[str, float]] = {}
         if replicator is not None:
+            replicator.retransmit_mult = settings.core.user_retransmit_mult
             replicator.wakeup = self._oversized_ready.set
             replicator.broadcast_queued = self._reschedule
 

@@ -389,6 +389,16 @@ class Replicator:
     def queued_broadcasts(self) -> int:
         return len(self._queue)
 
+    @property
+    def retransmit_mult(self) -> int:
+        """Each broadcast goes out retransmit_mult * ceil(log10(N + 1)) times (the core's
+        `user_retransmit_mult`, which the peer passes in)."""
+        return self._queue.retransmit_mult
+
+    @retransmit_mult.setter
+    def retransmit_mult(self, mult: int) -> None:
+        self._queue.retransmit_mult = mult
+
     def take_oversized(self) -> list[bytes]:
         """Oversized Parts (already encoded) to send over TCP to every other member."""
         taken: list[bytes] = []

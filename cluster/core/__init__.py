@@ -17,6 +17,7 @@ from cluster.core.codec import CodecError as CodecError
 from cluster.core.codec import stream_message_length as stream_message_length
 from cluster.core.config import CoreConfig as CoreConfig
 from cluster.core.config import alertmanager_defaults as alertmanager_defaults
+from cluster.core.config import tocsin_defaults as tocsin_defaults
 from cluster.core.config import with_peer_count as with_peer_count
 from cluster.core.members import Address as Address
 from cluster.core.members import EventKind as EventKind
@@ -46,5 +47,6 @@ __all__ = [
     "StreamOut",
     "alertmanager_defaults",
     "stream_message_length",
+    "tocsin_defaults",
     "with_peer_count",
 ]

@@ -78,6 +78,17 @@ TOCSIN_SUSPICION_CONFIRMATIONS = 2
 # in the cluster for many minutes (6 x 60 x log10 N probe intervals without confirmations).
 MIN_SUSPICION_MULT = 1.0
 MAX_SUSPICION_MULT = 60.0
+# tocsin sends each user broadcast (silence, nflog entry) 5 * ceil(log10(N + 1)) times per
+# member where Alertmanager sends it 3 * ceil(...) times. Every member re-sends what it
+# learns, so a member receives about k (1 - loss) copies of a write and misses all of them
+# with probability about e^(-k (1 - loss)); a missed write waits for push/pull (minutes at
+# N = 100). At 5 % loss the share of writes some member misses, N e^(-0.95 k), is then 1.9 %
+# (multiplier 3) but 0.006 % (5) at N = 100, 1.1 % but 0.0006 % at N = 1000, and at most
+# 0.22 % from N = 10 on, so "a silence reaches everybody within 2 s, p99" can hold; the cost is
+# 5/3 of the user broadcast bytes (docs/simulations.md, "Silence reach").
+TOCSIN_USER_RETRANSMIT_MULT = 5
+# Alertmanager's lower bound on gossip fan-out and user retransmits.
+MIN_SCALED_FAN_OUT = 3
 
 
 def alertmanager_defaults() -> CoreConfig:
@@ -86,8 +97,10 @@ def alertmanager_defaults() -> CoreConfig:
 
 
 def tocsin_defaults() -> CoreConfig:
-    """What the daemon runs by default: Alertmanager's defaults with tocsin's suspicion tuning."""
-    return with_suspicion_multiplier(alertmanager_defaults(), TOCSIN_SUSPICION_MULT)
+    """What the daemon runs by default: Alertmanager's defaults with tocsin's suspicion tuning
+    and user broadcast retransmits."""
+    config = dataclasses.replace(alertmanager_defaults(), user_retransmit_mult=TOCSIN_USER_RETRANSMIT_MULT)
+    return with_suspicion_multiplier(config, TOCSIN_SUSPICION_MULT)
 
 
 def with_suspicion_multiplier(config: CoreConfig, multiplier: float) -> CoreConfig:
@@ -104,6 +117,9 @@ def with_suspicion_multiplier(config: CoreConfig, multiplier: float) -> CoreConf
 
 
 def with_peer_count(config: CoreConfig, known_peers: int) -> CoreConfig:
-    """Alertmanager scales gossip fan-out and its user retransmits with the configured peers."""
-    scaled = max(3, known_peers // 2)
-    return dataclasses.replace(config, gossip_nodes=scaled, user_retransmit_mult=scaled)
+    """Alertmanager scales gossip fan-out and its user retransmits with the configured peers
+    (max(3, peers / 2)); a larger user multiplier in `config` is kept."""
+    scaled = max(MIN_SCALED_FAN_OUT, known_peers // 2)
+    return dataclasses.replace(
+        config, gossip_nodes=scaled, user_retransmit_mult=max(config.user_retransmit_mult, scaled)
+    )

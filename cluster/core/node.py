@@ -77,6 +77,10 @@ COMPRESS_ENVELOPE_BYTES: Final = len(codec.encode_compress(Compress(CompressionT
 LZW_MIN_CODE_BITS: Final = 9
 LZW_FRAMING_CODES: Final = 2
 BITS_PER_BYTE: Final = 8
+# While user broadcasts wait, membership news may fill a packet only up to the room one
+# gossiped user message needs: Alertmanager gossips a Part of at most half its packet (larger
+# ones go over TCP), so that half of the buffer is kept for user messages.
+USER_RESERVE_DIVISOR: Final = 2
 
 
 class LocalState(Protocol):
@@ -187,6 +191,9 @@ class Node:
             getattr(delegate, "has_broadcasts", None) if delegate is not None else _nothing_to_gossip
         )
         self._addr_bytes = bytes_from_host(addr.host)
+        self._user_reserve_bytes = (
+            config.udp_buffer_size // USER_RESERVE_DIVISOR + codec.COMPOUND_OVERHEAD + codec.USER_MSG_OVERHEAD
+        )
         self._outgoing: list[Outgoing] = []
         self._events: list[Event] = []
         self.awareness = Awareness(config.awareness_max_multiplier)
@@ -635,7 +642,17 @@ class Node:
         # Every ping and ack asks for piggyback gossip; empty queues (the idle case) are not
         # asked, and neither is a delegate that says it holds nothing.
         size = self.membership.size
-        messages = self._member_broadcasts.take(overhead, limit, size) if self._member_broadcasts else []
+        delegate_has = self._delegate_has_broadcasts
+        # A delegate that cannot tell is asked every time but not assumed to hold anything.
+        delegate_waiting = delegate_has() if delegate_has is not None else False
+        user_waiting = delegate_waiting or bool(self._user_broadcasts)
+        # memberlist fills the packet with membership news first. A joiner re-broadcasts the
+        # alive state of every member it learned (hundreds of messages, each sent
+        # 4 log10 N times), which held a fresh silence back for seconds; keeping room for
+        # one user message while any waits bounds that delay at the cost of slowing such a
+        # flood of membership news (mostly old news to its receivers) at most twofold.
+        member_limit = max(0, limit - self._user_reserve_bytes) if user_waiting else limit
+        messages = self._member_broadcasts.take(overhead, member_limit, size) if self._member_broadcasts else []
         if self.membership.left and self.name in self._member_broadcasts.take_finished():
             self._leave_broadcast_done = True
         available = limit - sum(len(m) + overhead for m in messages)
@@ -643,7 +660,7 @@ class Node:
         if available > user_overhead:
             user = self._user_broadcasts.take(user_overhead, available, size) if self._user_broadcasts else []
             available -= sum(len(m) + user_overhead for m in user)
-            delegate_may_have = self._delegate_has_broadcasts is None or self._delegate_has_broadcasts()
+            delegate_may_have = delegate_has is None or delegate_waiting
             if self.delegate is not None and available > user_overhead and delegate_may_have:
                 user += self.delegate.get_broadcasts(user_overhead, available)
             messages += [codec.encode_user_message(m) for m in user]

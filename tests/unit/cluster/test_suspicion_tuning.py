@@ -17,6 +17,7 @@ from cluster.core.config import (
     MIN_SUSPICION_MULT,
     TOCSIN_SUSPICION_CONFIRMATIONS,
     TOCSIN_SUSPICION_MULT,
+    TOCSIN_USER_RETRANSMIT_MULT,
     CoreConfig,
     alertmanager_defaults,
     tocsin_defaults,
@@ -88,11 +89,17 @@ def test_flag_setting_keeps_k_and_checks_bounds() -> None:
     assert with_suspicion_multiplier(alertmanager_defaults(), MIN_SUSPICION_MULT).suspicion_mult == 1.0
 
 
-def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion() -> None:
+def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion_and_user_retransmits() -> None:
     tocsin = tocsin_defaults()
     assert tocsin.suspicion_mult == TOCSIN_SUSPICION_MULT
     assert tocsin.suspicion_confirmations == TOCSIN_SUSPICION_CONFIRMATIONS
-    reverted = dataclasses.replace(tocsin, suspicion_mult=4, suspicion_confirmations=None)
+    assert tocsin.user_retransmit_mult == TOCSIN_USER_RETRANSMIT_MULT > alertmanager_defaults().user_retransmit_mult
+    reverted = dataclasses.replace(
+        tocsin,
+        suspicion_mult=4,
+        suspicion_confirmations=None,
+        user_retransmit_mult=alertmanager_defaults().user_retransmit_mult,
+    )
     assert reverted == alertmanager_defaults()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cluster import peer as peer_module
 from cluster.core import Address
 from cluster.peer import PeerError, build_peer, discover_advertise_host, join_host_port, split_host_port
+from cluster.replication import Replicator
 from cluster.security import Keyring, SecurityError
 from cluster.testing import MemoryNetwork
 from cluster.transport import NetTransport, TlsTransport
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +101,12 @@ def test_build_peer_from_flags(tmp_path: Path) -> None:
         key_file=str(key_file),
     )
     core = peer.settings.core
-    assert (core.gossip_interval_ms, core.gossip_nodes, core.user_retransmit_mult) == (300, 4, 4)
+    # Alertmanager's fan-out max(3, 8 / 2); user retransmits keep tocsin's larger multiplier.
+    assert (core.gossip_interval_ms, core.gossip_nodes, core.user_retransmit_mult) == (300, 4, 5)
+    replicated = build_peer(listen_address="127.0.0.1:0", replicator=Replicator(wall_clock=lambda: EPOCH))
+    # The daemon's silences and nflog entries ride on the replicator's queue, not the core's.
+    assert replicated.replicator is not None
+    assert replicated.replicator.retransmit_mult == replicated.settings.core.user_retransmit_mult == 5
     assert core.udp_buffer_size == 1400 - 29  # room for version, nonce and tag
     assert isinstance(peer._transport, NetTransport)
     with pytest.raises(SecurityError, match="key size"):
