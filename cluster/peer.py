@@ -419,6 +419,7 @@ class Peer:
         self._oversized_sends: dict[int, tuple[str, float]] = {}
         if replicator is not None:
             replicator.retransmit_mult = settings.core.user_retransmit_mult
+            replicator.min_transmits = settings.core.user_min_transmits
             replicator.wakeup = self._oversized_ready.set
             replicator.broadcast_queued = self._reschedule
 

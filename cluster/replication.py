@@ -399,6 +399,15 @@ class Replicator:
     def retransmit_mult(self, mult: int) -> None:
         self._queue.retransmit_mult = mult
 
+    @property
+    def min_transmits(self) -> int:
+        """...but at least this many times (the core's `user_min_transmits`)."""
+        return self._queue.min_transmits
+
+    @min_transmits.setter
+    def min_transmits(self, count: int) -> None:
+        self._queue.min_transmits = count
+
     def take_oversized(self) -> list[bytes]:
         """Oversized Parts (already encoded) to send over TCP to every other member."""
         taken: list[bytes] = []

@@ -46,15 +46,14 @@ SILENCE_EVERY_MS: Final = 2_000
 NFLOG_EVERY_MS: Final = 500
 # Notifications go to a few dozen groups, so different nodes overwrite the same keys.
 NFLOG_KEYS: Final = 24
-# After healing, probe writes every PROBE_EVERY_MS for PROBE_WINDOW_MS measure reach.
+# After healing, probe writes every PROBE_EVERY_MS for PROBE_WINDOW_MS measure reach: 100
+# writes, so the nearest-rank p99 is the second slowest (over 40 it was the slowest).
 PROBE_EVERY_MS: Final = 250
-PROBE_WINDOW_MS: Final = 10_000
-# A silence must reach every replica within 2 s (issue 7, at N = 100 with 5% loss).
+PROBE_WINDOW_MS: Final = 25_000
+# A silence must reach every replica within 2 s (issue 7, at N = 100 with 5% loss), p99 over
+# the probe writes. Enforced at every size where only loss is injected: tocsin's user
+# broadcast transmits (at least 10 per member) make gossip alone deliver whp from N = 2 up.
 REACH_BOUND_MS: Final = 2_000
-# From 100 members on, memberlist sends each user message 3 * ceil(log10(N + 1)) >= 9 times
-# per node; below, only 3 or 6 times, and gossip alone misses a node in a sizeable share of
-# writes (push/pull repairs it within a minute).
-GOSSIP_RELIABLE_NODES: Final = 100
 # Convergence is looked for this often during the heal phase.
 CONVERGENCE_POLL_MS: Final = 1_000
 # A CPU-starved node answers up to this late: three probe timeouts, so it misses acks.
@@ -171,8 +170,7 @@ class Run:
         self.metrics: dict[str, float] = {}
         self.detect_crashes = False
         self.forbid_suspicions = False
-        # Enforced where gossip alone must deliver (see docs/simulations.md: with fewer
-        # than 10 members memberlist sends each user message only 3 times per node).
+        # Enforced by the scenarios whose faults leave gossip alone able to deliver.
         self.reach_p99_bound_ms: int | None = None
         # Nodes that must be running at the end (restart what a scenario crashed).
         self.to_restart: list[int] = []
@@ -308,8 +306,7 @@ def scenario(name: str, description: str) -> Callable[[ScenarioSetup], ScenarioS
 @scenario("steady", "no faults beyond a LAN's delay: nothing may be suspected or lost")
 def _steady(run: Run) -> None:
     run.forbid_suspicions = True
-    if run.options.nodes >= GOSSIP_RELIABLE_NODES:
-        run.reach_p99_bound_ms = REACH_BOUND_MS
+    run.reach_p99_bound_ms = REACH_BOUND_MS
 
 
 def crash_nodes(run: Run, victims: list[int]) -> None:
@@ -386,8 +383,7 @@ def _loss(run: Run) -> None:
     if run.options.loss is None:
         run.sim.faults.loss = 0.05
     crash_nodes(run, run.pick(1))
-    if run.options.nodes >= GOSSIP_RELIABLE_NODES:
-        run.reach_p99_bound_ms = REACH_BOUND_MS
+    run.reach_p99_bound_ms = REACH_BOUND_MS
 
 
 @scenario("skew", "wall clocks skewed by up to 2 min and jumping by up to an hour")

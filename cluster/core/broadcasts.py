@@ -35,8 +35,12 @@ class _Queued:
 
 
 class BroadcastQueue:
-    def __init__(self, retransmit_mult: int, max_queued: int = MAX_QUEUED_BROADCASTS) -> None:
+    def __init__(
+        self, retransmit_mult: int, max_queued: int = MAX_QUEUED_BROADCASTS, min_transmits: int = 0
+    ) -> None:
         self.retransmit_mult = retransmit_mult
+        # A floor under retransmit_limit (0: memberlist's formula alone).
+        self.min_transmits = min_transmits
         self.max_queued = max_queued
         self._items: list[_Queued] = []
         self._sequence = 0
@@ -70,7 +74,7 @@ class BroadcastQueue:
     def take(self, overhead: int, limit: int, cluster_size: int) -> list[bytes]:
         """Messages fitting in `limit` bytes, each costing `overhead` extra; counts them as
         transmitted and retires those that reached the retransmit limit."""
-        transmit_limit = retransmit_limit(self.retransmit_mult, cluster_size)
+        transmit_limit = max(self.min_transmits, retransmit_limit(self.retransmit_mult, cluster_size))
         chosen: list[_Queued] = []
         used = 0
         candidates = sorted(self._items, key=_Queued.priority)

@@ -54,6 +54,8 @@ class CoreConfig:
     # User broadcasts (silences, nflog entries) use Alertmanager's own queue whose retransmit
     # multiplier is max(3, number of --cluster.peer / 2); the shell passes it in.
     user_retransmit_mult: int = 3
+    # A floor under the user broadcast transmit count (0: memberlist's formula alone).
+    user_min_transmits: int = 0
     # Keep datagrams under a 1500-byte Ethernet MTU with room for IP/UDP headers; this is
     # Alertmanager's MaxGossipPacketSize.
     udp_buffer_size: int = 1400
@@ -87,6 +89,9 @@ MAX_SUSPICION_MULT = 60.0
 # 0.22 % from N = 10 on, so "a silence reaches everybody within 2 s, p99" can hold; the cost is
 # 5/3 of the user broadcast bytes (docs/simulations.md, "Silence reach").
 TOCSIN_USER_RETRANSMIT_MULT = 5
+# ...and at least 10 times: ceil(log10(N + 1)) is 1 up to N = 9, where 5 copies leave a
+# member of 5-9 missing about one write in twenty (a member of 3-4 hears every gossip round).
+TOCSIN_USER_MIN_TRANSMITS = 10
 # Alertmanager's lower bound on gossip fan-out and user retransmits.
 MIN_SCALED_FAN_OUT = 3
 
@@ -99,7 +104,11 @@ def alertmanager_defaults() -> CoreConfig:
 def tocsin_defaults() -> CoreConfig:
     """What the daemon runs by default: Alertmanager's defaults with tocsin's suspicion tuning
     and user broadcast retransmits."""
-    config = dataclasses.replace(alertmanager_defaults(), user_retransmit_mult=TOCSIN_USER_RETRANSMIT_MULT)
+    config = dataclasses.replace(
+        alertmanager_defaults(),
+        user_retransmit_mult=TOCSIN_USER_RETRANSMIT_MULT,
+        user_min_transmits=TOCSIN_USER_MIN_TRANSMITS,
+    )
     return with_suspicion_multiplier(config, TOCSIN_SUSPICION_MULT)
 
 

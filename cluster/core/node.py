@@ -198,7 +198,9 @@ class Node:
         self._events: list[Event] = []
         self.awareness = Awareness(config.awareness_max_multiplier)
         self._member_broadcasts = BroadcastQueue(config.retransmit_mult)
-        self._user_broadcasts = BroadcastQueue(config.user_retransmit_mult)
+        self._user_broadcasts = BroadcastQueue(
+            config.user_retransmit_mult, min_transmits=config.user_min_transmits
+        )
         self.membership = Membership(
             config, name, addr.port, rng, self.awareness, self._member_broadcasts, self._events.append
         )

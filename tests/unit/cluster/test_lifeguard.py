@@ -118,6 +118,17 @@ def test_queue_retires_messages_at_the_transmit_limit() -> None:
     assert queue.take(0, 100, 3) == []
 
 
+def test_transmit_floor_raises_the_limit_only_where_the_formula_is_lower() -> None:
+    small = BroadcastQueue(retransmit_mult=5, min_transmits=10)
+    small.queue(b"x")
+    # 5 * ceil(log10(10)) = 5 for 9 members; the floor makes it 10.
+    assert sum(len(small.take(0, 100, 9)) for _ in range(20)) == 10
+    large = BroadcastQueue(retransmit_mult=5, min_transmits=10)
+    large.queue(b"x")
+    # 5 * ceil(log10(101)) = 15 for 100 members, above the floor.
+    assert sum(len(large.take(0, 100, 100)) for _ in range(20)) == 15
+
+
 def test_named_broadcast_replaces_older_news_about_the_same_member() -> None:
     queue = BroadcastQueue(retransmit_mult=4)
     queue.queue(b"suspect b", name="b")

@@ -17,6 +17,7 @@ from cluster.core.config import (
     MIN_SUSPICION_MULT,
     TOCSIN_SUSPICION_CONFIRMATIONS,
     TOCSIN_SUSPICION_MULT,
+    TOCSIN_USER_MIN_TRANSMITS,
     TOCSIN_USER_RETRANSMIT_MULT,
     CoreConfig,
     alertmanager_defaults,
@@ -94,11 +95,13 @@ def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion_and_user_ret
     assert tocsin.suspicion_mult == TOCSIN_SUSPICION_MULT
     assert tocsin.suspicion_confirmations == TOCSIN_SUSPICION_CONFIRMATIONS
     assert tocsin.user_retransmit_mult == TOCSIN_USER_RETRANSMIT_MULT > alertmanager_defaults().user_retransmit_mult
+    assert tocsin.user_min_transmits == TOCSIN_USER_MIN_TRANSMITS > alertmanager_defaults().user_min_transmits
     reverted = dataclasses.replace(
         tocsin,
         suspicion_mult=4,
         suspicion_confirmations=None,
         user_retransmit_mult=alertmanager_defaults().user_retransmit_mult,
+        user_min_transmits=alertmanager_defaults().user_min_transmits,
     )
     assert reverted == alertmanager_defaults()
 

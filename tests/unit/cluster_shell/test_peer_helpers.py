@@ -107,6 +107,7 @@ def test_build_peer_from_flags(tmp_path: Path) -> None:
     # The daemon's silences and nflog entries ride on the replicator's queue, not the core's.
     assert replicated.replicator is not None
     assert replicated.replicator.retransmit_mult == replicated.settings.core.user_retransmit_mult == 5
+    assert replicated.replicator.min_transmits == replicated.settings.core.user_min_transmits == 10
     assert core.udp_buffer_size == 1400 - 29  # room for version, nonce and tag
     assert isinstance(peer._transport, NetTransport)
     with pytest.raises(SecurityError, match="key size"):
