@@ -342,12 +342,37 @@ _RECONNECT = "reconnect"
 _REFRESH = "refresh"
 
 
+def _holds_nothing() -> bool:
+    return False
+
+
+def _may_hold_something() -> bool:
+    return True
+
+
 class _SettleTracker:
     """Wraps the application's delegate to notice a remote state arriving by push/pull."""
 
     def __init__(self, inner: LocalState | None, on_remote_state: Callable[[], None]) -> None:
-        self.inner = inner
         self._on_remote_state = on_remote_state
+        self._inner_has_broadcasts: Callable[[], bool] = _holds_nothing
+        self.inner = inner
+
+    @property
+    def inner(self) -> LocalState | None:
+        return self._inner
+
+    @inner.setter
+    def inner(self, inner: LocalState | None) -> None:
+        # `has_broadcasts` is asked on every ping, ack and gossip round: its optional method is
+        # looked up here, once, rather than on that path.
+        self._inner = inner
+        if inner is None:
+            self._inner_has_broadcasts = _holds_nothing
+        else:
+            # A delegate that cannot tell is asked for broadcasts every round.
+            ask: Callable[[], bool] | None = getattr(inner, "has_broadcasts", None)
+            self._inner_has_broadcasts = _may_hold_something if ask is None else ask
 
     def local_state(self) -> bytes:
         return self.inner.local_state() if self.inner is not None else b""
@@ -365,10 +390,7 @@ class _SettleTracker:
         return self.inner.get_broadcasts(overhead, limit) if self.inner is not None else []
 
     def has_broadcasts(self) -> bool:
-        if self.inner is None:
-            return False
-        ask: Callable[[], bool] | None = getattr(self.inner, "has_broadcasts", None)
-        return True if ask is None else ask()  # a delegate that cannot tell gets every round
+        return self._inner_has_broadcasts()
 
 
 class Peer:
