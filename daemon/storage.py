@@ -193,6 +193,10 @@ class DurableLog:
         self._appended = 0  # records appended since start
         self._durable = 0  # of those, how many are on disk
         self._lock = trio.Lock()  # one writer (commit or compact) at a time, FIFO-fair
+        # A commit writing (or about to write); the others park until it is done instead of
+        # queueing on the lock, so one write wakes them all at once.
+        self._writing = False
+        self._write_done = trio.lowlevel.ParkingLot()
         self._log_handle: int | None = None
         self.corrupt_files: list[Path] = []
         # Called after every append: a background committer sleeps until there is work.
@@ -254,19 +258,35 @@ class DurableLog:
         """Wait until every record appended before this call is fsynced (group commit)."""
         target = self._appended
         while self._durable < target:
-            async with self._lock:
-                if self._durable >= target:
-                    return
-                batch, self._pending = self._pending, []
-                batch_end = self._appended
-                try:
-                    await trio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
-                except BaseException as error:
-                    self._pending[:0] = batch  # keep them for the next attempt
-                    if isinstance(error, OSError):
-                        self.observer.write_failed()
-                    raise
-                self._durable = batch_end
+            if self._writing:
+                # The write in flight may not hold our record; look again once it is done.
+                await self._write_done.park()
+                continue
+            self._writing = True
+            try:
+                # Requests that arrived in the same wake-up as ours append before the write
+                # starts, so they share this fsync instead of waiting for the next one.
+                await trio.lowlevel.checkpoint()
+                await self._write_pending()
+            finally:
+                self._writing = False
+                # Everybody looks: those now durable return, the first other one writes.
+                self._write_done.unpark_all()
+
+    async def _write_pending(self) -> None:
+        async with self._lock:  # compaction may hold it
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            batch_end = self._appended
+            try:
+                await trio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
+            except BaseException as error:
+                self._pending[:0] = batch  # keep them for the next attempt
+                if isinstance(error, OSError):
+                    self.observer.write_failed()
+                raise
+            self._durable = batch_end
 
     def _write_and_sync(self, data: bytes) -> None:
         if self._log_handle is None:

@@ -120,6 +120,55 @@ async def test_commits_during_a_write_wait_for_it_then_share_one_more(
     assert sorted(records) == sorted(f"record {i}".encode() for i in range(late_writers + 1))
 
 
+async def test_commits_started_in_one_scheduler_pass_share_a_single_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Eight requests whose bytes arrived together: the first commit must not write its record
+    # alone and leave the other seven for a second fsync.
+    log, _ = open_log(tmp_path)
+    synced_sizes: list[int] = []
+    real_write_and_sync = log._write_and_sync
+
+    def recording_write_and_sync(data: bytes) -> None:
+        synced_sizes.append(len(data))
+        real_write_and_sync(data)
+
+    monkeypatch.setattr(log, "_write_and_sync", recording_write_and_sync)
+    writers = 8
+
+    async def writer(index: int) -> None:
+        log.append(b"r%d" % index)
+        await log.commit()
+
+    async with trio.open_nursery() as nursery:
+        for index in range(writers):
+            nursery.start_soon(writer, index)
+    assert synced_sizes == [writers * len(frame(b"r0"))]
+
+
+async def test_a_cancelled_writer_does_not_strand_the_others(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    committed: list[int] = []
+
+    async def writer(index: int, cancel_scope: trio.CancelScope) -> None:
+        with cancel_scope:
+            log.append(b"r%d" % index)
+            await log.commit()
+            committed.append(index)
+
+    scopes = [trio.CancelScope() for _ in range(4)]
+    async with trio.open_nursery() as nursery:
+        for index, scope in enumerate(scopes):
+            nursery.start_soon(writer, index, scope)
+        await trio.lowlevel.checkpoint()  # all four appended; one is the writer
+        scopes[0].cancel()
+        scopes[1].cancel()
+    assert sorted(committed) == [2, 3]
+    log.close()
+    # The cancelled commits' records were appended, so the survivors' write carried them too.
+    assert sorted(open_log(tmp_path)[1]) == [b"r0", b"r1", b"r2", b"r3"]
+
+
 async def test_commit_with_nothing_pending_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log, _ = open_log(tmp_path)
     monkeypatch.setattr(storage.os, "fdatasync", lambda descriptor: pytest.fail("synced"))
