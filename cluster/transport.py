@@ -47,6 +47,11 @@ PORT_PAIR_ATTEMPTS: Final = 10
 # compound of gossip from each peer) is drained without a scheduler pass per packet, but a
 # flood cannot starve the rest of the process.
 MAX_DATAGRAMS_PER_WAKEUP: Final = 64
+# The UDP receive buffer memberlist asks for (udpRecvBufSize): datagrams wait in the kernel
+# while the one thread is busy (a flush rendering hundreds of webhooks), and Linux's default
+# (212992 bytes, about 90 gossip packets at their in-kernel size) overflows silently. The
+# kernel caps the request at net.core.rmem_max; like memberlist we halve it until accepted.
+UDP_RECEIVE_BUFFER_BYTES: Final = 2 * 1024 * 1024
 
 
 class TransportError(Exception):
@@ -97,6 +102,23 @@ def address_family(host: str) -> stdlib_socket.AddressFamily:
         return stdlib_socket.AF_INET
 
 
+def enlarge_receive_buffer(udp: stdlib_socket.socket, wanted: int = UDP_RECEIVE_BUFFER_BYTES) -> int:
+    """Ask for a `wanted`-byte receive buffer, halving the request while the system refuses
+    it (memberlist's setUDPRecvBuf). Returns the size granted (as the kernel reports it, which
+    on Linux is twice the request, capped); a system that refuses every size keeps its default."""
+    size = wanted
+    while size > 0:
+        try:
+            udp.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF, size)
+            break
+        except OSError as error:
+            logger.debug("UDP receive buffer of %d bytes refused: %s", size, error)
+            size //= 2
+    else:
+        logger.warning("could not enlarge the UDP receive buffer; keeping the system default")
+    return int(udp.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_RCVBUF))
+
+
 def _peer_address(stream: trio.SocketStream) -> Address:
     peer = stream.socket.getpeername()
     return Address(str(peer[0]), int(peer[1]))
@@ -123,6 +145,8 @@ class NetTransport:
         # idle replica's CPU time is mostly scheduler passes.
         self._udp: stdlib_socket.socket | None = None
         self._inbound = trio.CapacityLimiter(MAX_INBOUND_STREAMS)
+        # What the kernel granted for the bound socket (0 until serving).
+        self.receive_buffer_bytes = 0
 
     async def _bind(self) -> tuple[list[trio.SocketListener], stdlib_socket.socket]:
         family = address_family(self.host)
@@ -150,6 +174,7 @@ class NetTransport:
         self, handler: TransportHandler, *, task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED
     ) -> None:
         listeners, udp = await self._bind()
+        self.receive_buffer_bytes = enlarge_receive_buffer(udp)
         self._udp = udp
         bound = udp.getsockname()
         try:
