@@ -18,7 +18,7 @@ import time
 from typing import Any, Final
 
 from cluster.core import CoreConfig, alertmanager_defaults
-from cluster.core.broadcasts import retransmit_limit
+from cluster.core.broadcasts import transmit_limit
 from cluster.core.config import tocsin_defaults
 from cluster.core.suspicion import suspicion_window
 from simulations import checkers
@@ -89,7 +89,7 @@ def measure_size(nodes: int, seed: int) -> dict[str, Any]:
         "first_suspicion_ms": checkers.first_suspicion_latencies(sim),
         "false_suspicions": len(checkers.false_suspicions(sim)),
         "false_deaths": len(checkers.false_deaths(sim, grace_ms=None)),
-        "user_transmits_per_node": max(core.user_min_transmits, retransmit_limit(core.user_retransmit_mult, nodes)),
+        "user_transmits_per_node": transmit_limit(core.user_retransmit_mult, core.user_min_transmits, nodes),
         "min_suspicion_ms": suspicion_window(core, nodes).min_ms,
     }
 

@@ -18,9 +18,21 @@ from typing import Final
 MAX_QUEUED_BROADCASTS: Final = 4096
 
 
+# A transmit floor never asks for more than this many copies per other member: in clusters
+# that small a gossip round reaches most members anyway.
+FLOOR_COPIES_PER_MEMBER: Final = 2
+
+
 def retransmit_limit(retransmit_mult: int, cluster_size: int) -> int:
     """mult * ceil(log10(n + 1)): enough rounds of fan-out to reach n members whp."""
     return retransmit_mult * math.ceil(math.log10(cluster_size + 1))
+
+
+def transmit_limit(retransmit_mult: int, min_transmits: int, cluster_size: int) -> int:
+    """How often a queued message is handed out: memberlist's `retransmit_limit`, raised to
+    `min_transmits` (capped at two copies per other member)."""
+    floor = min(min_transmits, FLOOR_COPIES_PER_MEMBER * max(1, cluster_size - 1))
+    return max(floor, retransmit_limit(retransmit_mult, cluster_size))
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,7 +51,7 @@ class BroadcastQueue:
         self, retransmit_mult: int, max_queued: int = MAX_QUEUED_BROADCASTS, min_transmits: int = 0
     ) -> None:
         self.retransmit_mult = retransmit_mult
-        # A floor under retransmit_limit (0: memberlist's formula alone).
+        # A floor under retransmit_limit (0: memberlist's formula alone); see transmit_limit.
         self.min_transmits = min_transmits
         self.max_queued = max_queued
         self._items: list[_Queued] = []
@@ -74,7 +86,7 @@ class BroadcastQueue:
     def take(self, overhead: int, limit: int, cluster_size: int) -> list[bytes]:
         """Messages fitting in `limit` bytes, each costing `overhead` extra; counts them as
         transmitted and retires those that reached the retransmit limit."""
-        transmit_limit = max(self.min_transmits, retransmit_limit(self.retransmit_mult, cluster_size))
+        limit_per_message = transmit_limit(self.retransmit_mult, self.min_transmits, cluster_size)
         chosen: list[_Queued] = []
         used = 0
         candidates = sorted(self._items, key=_Queued.priority)
@@ -88,7 +100,7 @@ class BroadcastQueue:
             chosen.append(item)
         for item in chosen:
             item.transmits += 1
-            if item.transmits >= transmit_limit:
+            if item.transmits >= limit_per_message:
                 self._items.remove(item)
                 if item.name is not None:
                     self._finished.append(item.name)

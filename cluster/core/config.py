@@ -90,7 +90,9 @@ MAX_SUSPICION_MULT = 60.0
 # 5/3 of the user broadcast bytes (docs/simulations.md, "Silence reach").
 TOCSIN_USER_RETRANSMIT_MULT = 5
 # ...and at least 10 times: ceil(log10(N + 1)) is 1 up to N = 9, where 5 copies leave a
-# member of 5-9 missing about one write in twenty (a member of 3-4 hears every gossip round).
+# member of 5-9 missing about one write in twenty. The floor stops at two copies per other
+# member (`broadcasts.transmit_limit`), so clusters of 3-4, whose every gossip round reaches
+# every member, keep the formula's 5.
 TOCSIN_USER_MIN_TRANSMITS = 10
 # Alertmanager's lower bound on gossip fan-out and user retransmits.
 MIN_SCALED_FAN_OUT = 3

@@ -7,7 +7,7 @@ import pytest
 
 from cluster.core import codec
 from cluster.core.awareness import Awareness, scale_timeout_ms
-from cluster.core.broadcasts import BroadcastQueue, retransmit_limit
+from cluster.core.broadcasts import BroadcastQueue, retransmit_limit, transmit_limit
 from cluster.core.config import alertmanager_defaults, with_peer_count
 from cluster.core.node import push_pull_scale_ms
 from cluster.core.probe import awareness_delta_after_failure
@@ -127,6 +127,9 @@ def test_transmit_floor_raises_the_limit_only_where_the_formula_is_lower() -> No
     large.queue(b"x")
     # 5 * ceil(log10(101)) = 15 for 100 members, above the floor.
     assert sum(len(large.take(0, 100, 100)) for _ in range(20)) == 15
+    # In a cluster of 3 the floor asks for at most two copies per other member (4), below
+    # the formula's 5; at 5 members it gives 8.
+    assert [transmit_limit(5, 10, n) for n in (3, 5, 9, 10)] == [5, 8, 10, 10]
 
 
 def test_named_broadcast_replaces_older_news_about_the_same_member() -> None:
