@@ -22,7 +22,7 @@ before batches moves a version-2 snapshot aside as unreadable instead of misread
 Writes and recovery
 - A change is appended to the log and fsynced before the caller is acknowledged. Concurrent
   callers share one write and one fsync (group commit): `append` only buffers, `commit`
-  waits until everything appended before it is on disk. The write and fsync run in a worker
+  waits until everything appended before it is on disk. The write and fsync run in the log's own
   thread so the event loop keeps serving.
 - `compact` writes the full state to `<name>.snapshot.tmp`, fsyncs it, renames it over
   `<name>.snapshot`, fsyncs the directory, then starts an empty log the same way. A crash at
@@ -40,12 +40,16 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
+import weakref
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
+import outcome
 import trio
 
 logger = logging.getLogger(__name__)
@@ -180,6 +184,71 @@ class _NoObserver:
         pass
 
 
+_SyncJob = tuple[Callable[[bytes], None], bytes, trio.lowlevel.TrioToken, Callable[[outcome.Outcome[None]], object]]
+
+
+class _SyncThread:
+    """One log's own thread for its writes and fsyncs, one job at a time.
+
+    Cheaper than `trio.to_thread.run_sync` per job (~10 us of CPU less per silence at 8
+    connections, ~6 %): the thread waits in `os.read` on a pipe and is woken by a one-byte
+    `os.write`, both of which run without the GIL, so the woken thread can take the GIL at
+    once instead of waking, finding it held, and sleeping again; and no thread-cache hand-off
+    or thread renaming happens per job. The thread holds no reference to its log, so a log
+    that is dropped without `close` can still be collected (and stops its thread)."""
+
+    def __init__(self, name: str) -> None:
+        self._wake_read, self._wake_write = os.pipe()
+        self._jobs: deque[_SyncJob | None] = deque()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Callable[[bytes], None], data: bytes) -> None:
+        """`work(data)` in the thread. Not cancellable once handed over, like a
+        `to_thread.run_sync` call: a write must not be reported failed while it goes on."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        task = trio.lowlevel.current_task()
+
+        def deliver(result: outcome.Outcome[None]) -> None:
+            trio.lowlevel.reschedule(task, result)
+
+        self._jobs.append((work, data, trio.lowlevel.current_trio_token(), deliver))
+        os.write(self._wake_write, b"\0")
+        await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+
+    def _serve(self) -> None:
+        while True:
+            os.read(self._wake_read, 1)
+            job = self._jobs.popleft()
+            if job is None:
+                os.close(self._wake_read)
+                os.close(self._wake_write)
+                return
+            self._run_job(*job)
+            del job  # hold no reference to the log between jobs
+
+    @staticmethod
+    def _run_job(
+        work: Callable[[bytes], None],
+        data: bytes,
+        token: trio.lowlevel.TrioToken,
+        deliver: Callable[[outcome.Outcome[None]], object],
+    ) -> None:
+        result = outcome.capture(work, data)
+        try:
+            token.run_sync_soon(deliver, result)
+        except trio.RunFinishedError:
+            pass  # the event loop is gone, and with it whoever waited
+
+    def stop_soon(self) -> None:
+        """The thread ends after the job in hand, if any (call once)."""
+        self._jobs.append(None)
+        os.write(self._wake_write, b"\0")
+
+    def join(self) -> None:
+        self._thread.join()
+
+
 class DurableLog:
     """Snapshot + log for one named state. One instance per state; trio tasks only."""
 
@@ -198,6 +267,8 @@ class DurableLog:
         self._writing = False
         self._write_done = trio.lowlevel.ParkingLot()
         self._log_handle: int | None = None
+        self._sync_thread: _SyncThread | None = None  # started by the first write
+        self._stop_sync_thread: Callable[[], object] = lambda: None
         self.corrupt_files: list[Path] = []
         # Called after every append: a background committer sleeps until there is work.
         self.on_append: Callable[[], None] | None = None
@@ -280,7 +351,10 @@ class DurableLog:
             batch, self._pending = self._pending, []
             batch_end = self._appended
             try:
-                await trio.to_thread.run_sync(self._write_and_sync, b"".join(batch))
+                if self._sync_thread is None:
+                    self._sync_thread = _SyncThread(f"tocsin-{self.name}-sync")
+                    self._stop_sync_thread = weakref.finalize(self, self._sync_thread.stop_soon)
+                await self._sync_thread.run(self._write_and_sync, b"".join(batch))
             except BaseException as error:
                 self._pending[:0] = batch  # keep them for the next attempt
                 if isinstance(error, OSError):
@@ -327,6 +401,10 @@ class DurableLog:
         return len(snapshot)
 
     def close(self) -> None:
+        if self._sync_thread is not None:
+            self._stop_sync_thread()
+            self._sync_thread.join()
+            self._sync_thread = None
         if self._log_handle is not None:
             os.close(self._log_handle)
             self._log_handle = None

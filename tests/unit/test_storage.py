@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -167,6 +168,42 @@ async def test_a_cancelled_writer_does_not_strand_the_others(tmp_path: Path) -> 
     log.close()
     # The cancelled commits' records were appended, so the survivors' write carried them too.
     assert sorted(open_log(tmp_path)[1]) == [b"r0", b"r1", b"r2", b"r3"]
+
+
+async def test_writes_run_in_one_thread_of_the_log_that_close_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, _ = open_log(tmp_path)
+    writer_threads: list[threading.Thread] = []
+    real_write_and_sync = log._write_and_sync
+
+    def recording_write_and_sync(data: bytes) -> None:
+        writer_threads.append(threading.current_thread())
+        real_write_and_sync(data)
+
+    monkeypatch.setattr(log, "_write_and_sync", recording_write_and_sync)
+    for index in range(3):
+        log.append(b"r%d" % index)
+        await log.commit()
+    assert len(set(writer_threads)) == 1 and len(writer_threads) == 3
+    (writer,) = set(writer_threads)
+    assert writer.name == "tocsin-silences-sync" and writer is not threading.main_thread()
+    log.close()
+    assert not writer.is_alive()
+    assert open_log(tmp_path)[1] == [b"r0", b"r1", b"r2"]
+
+
+async def test_a_log_dropped_without_close_stops_its_thread(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    log.append(b"r")
+    await log.commit()
+    assert log._sync_thread is not None
+    writer = log._sync_thread._thread
+    assert writer.is_alive()
+    del log
+    gc.collect()
+    writer.join(timeout=10)
+    assert not writer.is_alive()
 
 
 async def test_commit_with_nothing_pending_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
