@@ -66,17 +66,22 @@ Commit = Callable[[], Awaitable[None]]
 
 _TIME_OF_DAY = r"(\d{1,2}):(\d{2})"  # Go reads the "15" hour with one or two digits
 _FRACTION = r"(?:[.,](\d+))?"
+# re.ASCII: Go's parser reads ASCII digits only; Python's \d would also take '٣' or '２'.
 _ACCEPTED_LAYOUTS = [
     # RFC3339 (and its Millis/Micro/Nano variants): any fraction, `Z` or `±hh:mm`.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}(Z|[+-]\d{{2}}:\d{{2}})\Z"),
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}(Z|[+-]\d{{2}}:\d{{2}})\Z", re.ASCII),
     # RFC3339Millis/MicroNoColon: exactly 3 or 6 fraction digits, `Z` or `±hhmm`.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}})\.(\d{{3}}|\d{{6}})(Z|[+-]\d{{4}})\Z"),
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}})\.(\d{{3}}|\d{{6}})(Z|[+-]\d{{4}})\Z", re.ASCII),
     # ISO8601 local time (read as UTC), optional fraction.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z"),
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", re.ASCII),
     # Reduced precision (no seconds), with a literal Z or without zone.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}()()(Z?)\Z"),
+    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}()()(Z?)\Z", re.ASCII),
 ]
+# The last layout go-openapi tries, `2006-01-02 15:04:05`.
+_SPACE_LAYOUT = re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}}) {_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", re.ASCII)
 _LAST_LAYOUT = "2006-01-02 15:04:05"
+_FIRST_NON_ASCII = "\x80"
+_TIME_QUOTE_ESCAPED = frozenset('"\\')
 _MAX_OFFSET_HOURS = 24
 _MINUTES_PER_HOUR = 60
 
@@ -116,12 +121,27 @@ def _build_time(parts: Sequence[str]) -> datetime | None:
         return None
 
 
+def _time_quote(text: str) -> str:
+    """Quoted as Go's time package quotes in its parse errors (not strconv.Quote): every
+    byte of a non-ASCII or control character as `\\xNN`, `"` and `\\` escaped."""
+    quoted = ['"']
+    for char in text:
+        if char < " " or char >= _FIRST_NON_ASCII:
+            quoted.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+        elif char in _TIME_QUOTE_ESCAPED:
+            quoted.append("\\" + char)
+        else:
+            quoted.append(char)
+    quoted.append('"')
+    return "".join(quoted)
+
+
 def _last_layout_error(text: str) -> str:
     """Go's time.Parse error for the last layout go-openapi tries, `2006-01-02 15:04:05`."""
-    head = f"parsing time {go_quote(text)}"
+    head = f"parsing time {_time_quote(text)}"
 
     def cannot(rest: str, element: str) -> str:
-        return f"{head} as {go_quote(_LAST_LAYOUT)}: cannot parse {go_quote(rest)} as {go_quote(element)}"
+        return f"{head} as {_time_quote(_LAST_LAYOUT)}: cannot parse {_time_quote(rest)} as {_time_quote(element)}"
 
     def number(rest: str, fixed: bool) -> tuple[int, str] | None:
         if not rest[:1].isdigit() or not rest[:1].isascii():
@@ -158,7 +178,7 @@ def _last_layout_error(text: str) -> str:
     if fraction:
         rest = rest[fraction.end() :]
     if rest:
-        return f"{head}: extra text: {go_quote(rest)}"
+        return f"{head}: extra text: {_time_quote(rest)}"
     if year >= 1 and not 1 <= fields["day"] <= calendar.monthrange(year, fields["month"])[1]:
         return f"{head}: day out of range"
     return f"{head}: day out of range"
@@ -174,7 +194,7 @@ def parse_api_datetime(text: str) -> datetime:
             moment = _build_time(found.groups())
             if moment is not None:
                 return moment
-    found = re.match(rf"(\d{{4}})-(\d{{2}})-(\d{{2}}) {_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", text)
+    found = _SPACE_LAYOUT.match(text)
     if found is not None:
         moment = _build_time(found.groups())
         if moment is not None:

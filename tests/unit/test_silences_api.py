@@ -320,6 +320,26 @@ def test_accepted_date_time_layouts(text: str, expected: datetime) -> None:
         ("2020-01-01", 'parsing time "2020-01-01" as "2006-01-02 15:04:05": cannot parse "" as " "'),
         ("2020-02-30 00:00:00", 'parsing time "2020-02-30 00:00:00": day out of range'),
         ("2020-01-01 00:00:00x", 'parsing time "2020-01-01 00:00:00x": extra text: "x"'),
+        # Go reads ASCII digits only, and its time package quotes every byte of a non-ASCII
+        # or control character as \xNN (messages taken from Alertmanager 0.25).
+        (
+            "\uff12\uff10\uff12\uff16-01-01T00:00:00Z",
+            'parsing time "\\xef\\xbc\\x92\\xef\\xbc\\x90\\xef\\xbc\\x92\\xef\\xbc\\x96-01-01T00:00:00Z" as '
+            '"2006-01-02 15:04:05": cannot parse '
+            '"\\xef\\xbc\\x92\\xef\\xbc\\x90\\xef\\xbc\\x92\\xef\\xbc\\x96-01-01T00:00:00Z" as "2006"',
+        ),
+        (
+            "2026-01-01T0\u0663:00:00Z",
+            'parsing time "2026-01-01T0\\xd9\\xa3:00:00Z" as "2006-01-02 15:04:05": cannot parse "T0\\xd9\\xa3:00:00Z" as " "',
+        ),
+        (
+            "2026-01-01 00:00:00\u00e4",
+            'parsing time "2026-01-01 00:00:00\\xc3\\xa4": extra text: "\\xc3\\xa4"',
+        ),
+        (
+            'x"y\\z\x01',
+            'parsing time "x\\"y\\\\z\\x01" as "2006-01-02 15:04:05": cannot parse "x\\"y\\\\z\\x01" as "2006"',
+        ),
     ],
 )
 def test_date_time_errors(text: str, message: str) -> None:
