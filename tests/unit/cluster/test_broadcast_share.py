@@ -15,6 +15,7 @@ from cluster.core.config import CoreConfig
 from cluster.core.members import Address
 from cluster.core.messages import Alive, UserPacket
 from cluster.core.node import Node, PacketOut
+from tests.unit.cluster.delegates import QueueDelegate
 
 GOSSIP_MS = 200
 MEMBERS = 120
@@ -66,31 +67,6 @@ def test_membership_news_fills_the_packet_when_no_user_broadcast_waits() -> None
     alive_shared = sum(isinstance(m, Alive) for m in shared)
     # Without a waiting silence nothing is reserved; with one, about half the packet is.
     assert alive_alone > alive_shared >= alive_alone // 2 - 1
-
-
-@dataclasses.dataclass
-class QueueDelegate:
-    """Alertmanager-style delegate holding its own queue, able to say it has something."""
-
-    queued: list[bytes] = dataclasses.field(default_factory=list)
-
-    def local_state(self) -> bytes:
-        return b""
-
-    def merge_remote_state(self, data: bytes) -> None:
-        return None
-
-    def notify_user_msg(self, data: bytes) -> None:
-        return None
-
-    def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
-        taken = [m for m in self.queued if len(m) + overhead <= limit][:1]
-        for message in taken:
-            self.queued.remove(message)
-        return taken
-
-    def has_broadcasts(self) -> bool:
-        return bool(self.queued)
 
 
 def test_delegate_broadcast_also_gets_room() -> None:

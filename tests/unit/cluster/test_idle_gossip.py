@@ -20,6 +20,7 @@ from cluster.core.config import CoreConfig
 from cluster.core.members import Address
 from cluster.core.messages import Ack, Alive, Ping
 from cluster.core.node import Node, PacketOut, StreamOut, compressed_size_lower_bound
+from tests.unit.cluster.delegates import QueueDelegate
 
 GOSSIP_MS = 200
 # Long enough for the membership news of a two-node cluster to run out its transmits.
@@ -35,31 +36,6 @@ def config() -> CoreConfig:
         probe_interval_ms=PROBE_MS,
         push_pull_interval_ms=PUSH_PULL_MS,
     )
-
-
-@dataclasses.dataclass
-class QueueDelegate:
-    """A delegate with its own broadcast queue that can say whether it holds anything."""
-
-    queued: list[bytes] = dataclasses.field(default_factory=list)
-    asked: int = 0
-
-    def local_state(self) -> bytes:
-        return b""
-
-    def merge_remote_state(self, data: bytes) -> None:
-        return None
-
-    def notify_user_msg(self, data: bytes) -> None:
-        return None
-
-    def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
-        self.asked += 1
-        taken, self.queued = self.queued, []
-        return taken
-
-    def has_broadcasts(self) -> bool:
-        return bool(self.queued)
 
 
 class OpaqueDelegate(QueueDelegate):
