@@ -37,6 +37,7 @@ import bisect
 import dataclasses
 import enum
 import functools
+import os
 import random
 import uuid
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
@@ -328,6 +329,36 @@ def new_silence_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+# Random bytes fetched from the kernel per `os.urandom` call: 256 silence IDs per syscall
+# instead of one `getrandom` per silence (about 5 µs each under a creation burst).
+RANDOM_ID_BLOCK_BYTES = 4096
+_UUID_BYTES = 16
+# The RFC 4122 variant (binary 10xx) in the first hex digit of the fourth group, from that
+# digit's random value: the two high bits forced to 10, the two low ones kept.
+_VARIANT_DIGIT = {f"{digit:x}": f"{(digit & 0x3) | 0x8:x}" for digit in range(16)}
+
+
+class BufferedUuid4Source:
+    """Random (version 4) UUIDs drawn from a block of `os.urandom` bytes: the same
+    cryptographically random source as `uuid.uuid4()`, the same text, fewer syscalls."""
+
+    def __init__(self) -> None:
+        self._block = b""
+        self._offset = 0
+
+    def __call__(self) -> str:
+        offset = self._offset
+        if offset + _UUID_BYTES > len(self._block):
+            self._block = os.urandom(RANDOM_ID_BLOCK_BYTES)
+            offset = 0
+        self._offset = offset + _UUID_BYTES
+        digits = self._block[offset : offset + _UUID_BYTES].hex()
+        return (
+            f"{digits[0:8]}-{digits[8:12]}-4{digits[13:16]}-"
+            f"{_VARIANT_DIGIT[digits[16]]}{digits[17:20]}-{digits[20:32]}"
+        )
+
+
 # ---------------------------------------------------------------------------------------
 # The index
 
@@ -581,7 +612,10 @@ class Silences:
 
     def __init__(self, retention: timedelta = DEFAULT_RETENTION, rng: random.Random | None = None) -> None:
         self.retention = retention
-        self._rng = rng if rng is not None else random.SystemRandom()
+        # An injected generator (tests, simulations) decides the IDs; otherwise the kernel.
+        self._new_id: Callable[[], str] = (
+            functools.partial(new_silence_id, rng) if rng is not None else BufferedUuid4Source()
+        )
         self._silences: dict[str, Silence] = {}
         self._expires_at: dict[str, datetime] = {}
         self._index = _SilenceIndex()
@@ -726,7 +760,7 @@ class Silences:
                 return request.id
             if previous.state_at(now) is not SilenceState.EXPIRED:
                 self._expire(previous, now)
-        silence_id = new_silence_id(self._rng)
+        silence_id = self._new_id()
         starts_at = now if request.starts_at < now else request.starts_at
         self._store_request(request, silence_id, starts_at, now)
         return silence_id
