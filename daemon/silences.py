@@ -86,6 +86,7 @@ LITERAL_PREFIX_MEMO_SIZE = 65_536
 # Characters that are literal in RE2 outside a character class; a regex made only of these
 # and `|` is an alternation of literal strings, which the index can anchor on.
 _LITERAL_REGEX_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:/ ,@%=<>!'\"~#&;")
+_LITERAL_OR_ALTERNATION = _LITERAL_REGEX_CHARACTERS | {"|"}
 
 
 class SilenceState(enum.Enum):
@@ -389,7 +390,10 @@ def _memoised_literal_prefix(pattern: str) -> str:
     return _literal_prefix(pattern)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen (nor the _Pair below): one is built per matcher of every silence filed, a frozen
+# dataclass's __init__ goes through object.__setattr__ per field, and neither is ever hashed
+# or changed after it is built.
+@dataclasses.dataclass(slots=True)
 class _Anchor:
     """Where a silence is filed: under exact label values, or under a value prefix."""
 
@@ -403,7 +407,7 @@ def _anchor(matcher: Matcher) -> _Anchor | None:
     if matcher.type is MatchType.EQUAL:
         return _Anchor(matcher.name, (matcher.value,)) if matcher.value else None
     if matcher.type is MatchType.REGEX and matcher.value:
-        if set(matcher.value) <= _LITERAL_REGEX_CHARACTERS | {"|"}:
+        if _LITERAL_OR_ALTERNATION.issuperset(matcher.value):
             alternatives = tuple(matcher.value.split("|"))
             if any(alternative == "" for alternative in alternatives):
                 return None
@@ -425,7 +429,7 @@ MAX_PAIR_SHAPES = 32
 _EXACT = -1
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class _Pair:
     """Where a silence with single-value anchors on two different labels is filed: under both
     values at once, so that only alerts carrying both are its candidates. The shape names
