@@ -39,6 +39,7 @@ import enum
 import functools
 import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -1304,10 +1305,18 @@ def exact_from_micros(micros: int) -> datetime:
         raise
 
 
+# One msgpack Packer per thread (snapshots encode in a worker thread): `msgpack.packb` builds
+# a Packer, with its 256 KiB buffer, for every record, which took twice as long as packing.
+_packers = threading.local()
+
+
 def encode_silence(silence: Silence, expires_at: datetime) -> bytes:
     """msgpack array: [id, [[name, type code, value]...], starts, ends, updated (µs since
     the Unix epoch, UTC), created_by, comment, expires_at (µs)]."""
-    packed: bytes = msgpack.packb(
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    packed: bytes = packer.pack(
         [
             silence.id,
             [[m.name, MATCH_TYPE_CODES[m.type], m.value] for m in silence.matchers],
@@ -1317,8 +1326,7 @@ def encode_silence(silence: Silence, expires_at: datetime) -> bytes:
             silence.created_by,
             silence.comment,
             _to_micros(expires_at),
-        ],
-        use_bin_type=True,
+        ]
     )
     return packed
 

@@ -471,8 +471,16 @@ class _SocketBytes:
         self._socket = connection
         self._fd = connection.fileno()
         self._waited = False
+        self._sent_since_read = False
 
     async def receive_some(self, max_bytes: int) -> bytes:
+        if self._sent_since_read:
+            # A client reads our answer before it sends again (unless it pipelines, and then
+            # the head is usually in our buffer already): a read now would almost always fail
+            # with EAGAIN, an exception and a syscall spent for nothing.
+            self._sent_since_read = False
+            self._waited = True
+            await trio.lowlevel.wait_readable(self._fd)
         while True:
             try:
                 return os.read(self._fd, max_bytes)
@@ -492,6 +500,7 @@ class _SocketBytes:
                 await trio.lowlevel.wait_writable(self._fd)
             except OSError as error:
                 raise ConnectionLost from error
+        self._sent_since_read = True
 
     async def send_eof(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -607,13 +616,17 @@ class _Connection:
                 data = await self._stream.receive_some(RECEIVE_BYTES)
                 if not data:
                     return None
-                if waiting_since_idle:
-                    waiting_since_idle = False
-                    timeouts.deadline = trio.current_time() + REQUEST_HEAD_TIMEOUT_SECONDS
                 buffer += data
                 # The blank line may straddle the previous read: rescan its last bytes.
                 end = find_head_end(buffer, max(0, scanned - 2))
                 scanned = len(buffer)
+                if waiting_since_idle:
+                    waiting_since_idle = False
+                    # Moving a deadline costs more than parsing a head: only when the head
+                    # is still incomplete (usually it arrives whole, and the handler runs
+                    # with no deadline at all).
+                    if end < 0:
+                        timeouts.deadline = trio.current_time() + REQUEST_HEAD_TIMEOUT_SECONDS
             timeouts.deadline = math.inf
         if end > MAX_REQUEST_HEAD_BYTES:
             await self._refuse(HttpError(431))
