@@ -39,6 +39,7 @@ import enum
 import functools
 import os
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
@@ -229,8 +230,18 @@ _QUIET_RE2 = _quiet_re2_options()
 _TRAILING_BACKSLASH = "error parsing regexp: trailing backslash at end of expression"
 
 
+# Patterns of literal characters, alternations and `.*` / `.+` wildcards (`host-1:.*`,
+# `api|web`), up to this length, are valid in Go and RE2 alike: validating them needs no RE2
+# compile (about 5 µs through the binding for a pattern not seen before). Longer ones still
+# go to RE2, whose program size limit a long enough literal would reach.
+MAX_PLAIN_REGEX_CHARACTERS = 256
+_PLAIN_REGEX = re.compile("(?:[" + re.escape("".join(sorted(_LITERAL_OR_ALTERNATION))) + r"]|\.[*+])*")
+
+
 def _regex_error(pattern: str) -> str | None:
     """Go's regexp.Compile error for the *unanchored* pattern, as silences report it."""
+    if len(pattern) <= MAX_PLAIN_REGEX_CHARACTERS and _PLAIN_REGEX.fullmatch(pattern):
+        return None
     try:
         re2.compile(pattern, options=_QUIET_RE2)
     except re2.error as error:
