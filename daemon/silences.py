@@ -454,22 +454,36 @@ class _Pair:
 
 def _pair_of(anchors: Sequence[_Anchor]) -> _Pair | None:
     """Two single-value anchors on different labels, exact values preferred, if any."""
-    singles = sorted((anchor for anchor in anchors if len(anchor.values) == 1), key=lambda a: (a.is_prefix, a.name))
+    singles = [anchor for anchor in anchors if len(anchor.values) == 1]
+    if len(singles) == 2:
+        # The usual shape (alertname and one other label): the only candidate pair, so the
+        # preference order below does not matter.
+        first, second = singles
+        if first.name == second.name:
+            return None
+        singles.sort(key=lambda anchor: anchor.name)
+        return _pair_from(singles[0], singles[1])
+    singles.sort(key=lambda a: (a.is_prefix, a.name))
     for position, first in enumerate(singles):
         for second in singles[position + 1 :]:
             if second.name == first.name:
                 continue
             low, high = (first, second) if first.name < second.name else (second, first)
-            return _Pair(
-                (
-                    low.name,
-                    len(low.values[0]) if low.is_prefix else _EXACT,
-                    high.name,
-                    len(high.values[0]) if high.is_prefix else _EXACT,
-                ),
-                (low.values[0], high.values[0]),
-            )
+            return _pair_from(low, high)
     return None
+
+
+def _pair_from(low: _Anchor, high: _Anchor) -> _Pair:
+    """The pair of two single-value anchors, `low` the one with the smaller label name."""
+    return _Pair(
+        (
+            low.name,
+            len(low.values[0]) if low.is_prefix else _EXACT,
+            high.name,
+            len(high.values[0]) if high.is_prefix else _EXACT,
+        ),
+        (low.values[0], high.values[0]),
+    )
 
 
 class _SilenceIndex:

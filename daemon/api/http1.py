@@ -448,6 +448,29 @@ def encode_response_head(
 ) -> bytes:
     """Status line and headers: the handler's headers sorted by name (Go writes its header map
     sorted), then Date, Content-Length (None: none), Connection (None: none)."""
+    if response.headers:
+        return _build_response_head(response, http11=http11, body_length=body_length, connection=connection, date=date)
+    # Most answers carry no headers of their own and repeat within a second (same status,
+    # type and length): their head is remembered instead of formatted again.
+    key = (response.status, response.content_type, http11, body_length, connection, date)
+    head = _response_heads.get(key)
+    if head is None:
+        if len(_response_heads) >= MAX_REMEMBERED_RESPONSE_HEADS:
+            _response_heads.clear()  # mostly heads of past seconds
+        head = _response_heads[key] = _build_response_head(
+            response, http11=http11, body_length=body_length, connection=connection, date=date
+        )
+    return head
+
+
+# Response heads without handler headers, by everything they are made of (the Date included).
+MAX_REMEMBERED_RESPONSE_HEADS = 256
+_response_heads: dict[tuple[int, str | None, bool, int | None, str | None, str], bytes] = {}
+
+
+def _build_response_head(
+    response: Response, *, http11: bool, body_length: int | None, connection: str | None, date: str
+) -> bytes:
     lines = [f"HTTP/1.{1 if http11 else 0} {_STATUS_LINES.get(response.status) or _status_line(response.status)}"]
     headers = response.headers
     if response.content_type is not None:

@@ -60,3 +60,30 @@ def test_memory_is_bounded() -> None:
     large = f"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}\r\n\r\n".encode()
     assert parse_request_head_memoised(large).headers["x-pad"] == padding
     assert large not in http1._parsed_heads
+
+
+def test_remembered_response_heads_equal_built_ones() -> None:
+    from daemon.api.response import Response, json_response
+
+    for response in (json_response(200, {"silenceID": "x"}), Response(200), Response(404, b"", "text/plain")):
+        for date in ("Thu, 26 Nov 2026 00:00:00 GMT", "Thu, 26 Nov 2026 00:00:01 GMT"):
+            for connection in (None, "close"):
+                built = http1._build_response_head(
+                    response, http11=True, body_length=len(response.body), connection=connection, date=date
+                )
+                for _ in range(2):
+                    head = http1.encode_response_head(
+                        response, http11=True, body_length=len(response.body), connection=connection, date=date
+                    )
+                    assert head == built
+                    assert f"Date: {date}\r\n".encode() in head
+    assert len(http1._response_heads) <= http1.MAX_REMEMBERED_RESPONSE_HEADS
+
+
+def test_response_heads_memory_is_bounded() -> None:
+    from daemon.api.response import Response
+
+    for length in range(http1.MAX_REMEMBERED_RESPONSE_HEADS + 5):
+        head = http1.encode_response_head(Response(200), http11=True, body_length=length, connection=None, date="D")
+        assert head.endswith(f"Content-Length: {length}\r\n\r\n".encode())
+    assert len(http1._response_heads) <= http1.MAX_REMEMBERED_RESPONSE_HEADS
