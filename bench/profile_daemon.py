@@ -8,7 +8,8 @@ the chosen phase while `py-spy record` samples the daemon (when `--spy` names an
 the `.txt` suffix gives py-spy's collapsed stacks, anything else a flame graph). Prints the
 phase's timings, the daemon's CPU seconds spent in the phase and its peak RSS (VmHWM).
 Phases: ingest, refresh, alerts (GET /api/v2/alerts), groups (GET /api/v2/alerts/groups),
-query (both GETs), fanout (20,000 one-alert groups, group_wait 1s, one webhook).
+query (both GETs), fanout (20,000 one-alert groups, group_wait 1s, one webhook), create
+(`--alerts` silences created over 8 connections, as bench_silences.py does).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from bench.httpload import RawConnection, RecordingSinkServer, build_request  # 
 from tests.helpers.alerts_gen import api_time, utc_now  # noqa: E402
 from tests.helpers.processes import start_daemon  # noqa: E402
 
-PHASES = ("ingest", "refresh", "alerts", "groups", "query", "fanout")
+PHASES = ("ingest", "refresh", "alerts", "groups", "query", "fanout", "create")
 # py-spy's default rate (100 Hz) misses short phases; 250 Hz keeps its own cost small.
 SAMPLES_PER_SECOND = 250
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -59,6 +60,20 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds of each of the process's threads, by name (and id)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    result: dict[str, tuple[float, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # the thread ended
+        result[f"{name}/{task.name}"] = (int(fields[11]) / ticks, int(fields[12]) / ticks)
+    return result
 
 
 class Spy:
@@ -90,6 +105,9 @@ class Spy:
 
 async def run_phase(phase: str, target: str, alerts: int, workdir: Path, spy_output: Path | None) -> None:
     pin = ["taskset", "-c", "0"]
+    if phase == "create":
+        await profile_create(target, alerts, workdir, spy_output, pin)
+        return
     if phase == "fanout":
         sink = RecordingSinkServer()
         await sink.start()
@@ -161,6 +179,32 @@ async def run_phase(phase: str, target: str, alerts: int, workdir: Path, spy_out
         print(
             f"{phase}: daemon CPU {cpu_seconds(daemon.pid) - cpu_before:.2f}s, peak RSS {peak_rss_mib(daemon.pid):.0f} MiB"
         )
+    finally:
+        daemon.stop()
+
+
+async def profile_create(target: str, silences: int, workdir: Path, spy_output: Path | None, pin: list[str]) -> None:
+    from bench.bench_silences import SILENCE_DURATION, SILENCES_CONFIG, silence_requests, targeted_silences
+
+    daemon = start_daemon(target, SILENCES_CONFIG, workdir / "d", command_prefix=pin)  # type: ignore[arg-type]
+    try:
+        now = utc_now()
+        bodies = targeted_silences(silences, api_time(now), api_time(now + SILENCE_DURATION))
+        requests = silence_requests(daemon.port, bodies)
+        spy = Spy(daemon.pid, spy_output)
+        cpu_before = cpu_seconds(daemon.pid)
+        threads_before = thread_cpu_seconds(daemon.pid)
+        elapsed = await post_all(daemon.port, requests, CONNECTIONS)
+        cpu = cpu_seconds(daemon.pid) - cpu_before
+        threads_after = thread_cpu_seconds(daemon.pid)
+        spy.stop()
+        print(f"create: {silences / elapsed:,.0f} silences/s, daemon CPU per silence {cpu / silences * 1e6:.0f} us")
+        for name, (user, system) in threads_after.items():
+            user_before, system_before = threads_before.get(name, (0.0, 0.0))
+            print(
+                f"  thread {name}: user {(user - user_before) / silences * 1e6:.0f} us, "
+                f"system {(system - system_before) / silences * 1e6:.0f} us per silence"
+            )
     finally:
         daemon.stop()
 
