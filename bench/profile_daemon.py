@@ -183,7 +183,9 @@ async def run_phase(phase: str, target: str, alerts: int, workdir: Path, spy_out
         daemon.stop()
 
 
-async def profile_create(target: str, silences: int, workdir: Path, spy_output: Path | None, pin: list[str]) -> None:
+async def profile_create(
+    target: str, silences: int, workdir: Path, spy_output: Path | None, pin: list[str]
+) -> None:
     from bench.bench_silences import SILENCE_DURATION, SILENCES_CONFIG, silence_requests, targeted_silences
 
     daemon = start_daemon(target, SILENCES_CONFIG, workdir / "d", command_prefix=pin)  # type: ignore[arg-type]
@@ -198,7 +200,9 @@ async def profile_create(target: str, silences: int, workdir: Path, spy_output: 
         cpu = cpu_seconds(daemon.pid) - cpu_before
         threads_after = thread_cpu_seconds(daemon.pid)
         spy.stop()
-        print(f"create: {silences / elapsed:,.0f} silences/s, daemon CPU per silence {cpu / silences * 1e6:.0f} us")
+        print(
+            f"create: {silences / elapsed:,.0f} silences/s, daemon CPU per silence {cpu / silences * 1e6:.0f} us"
+        )
         for name, (user, system) in threads_after.items():
             user_before, system_before = threads_before.get(name, (0.0, 0.0))
             print(
