@@ -1,4 +1,4 @@
-"""Durable state under `--storage.path`: a snapshot plus an append-only log per state.
+"""Durable state under `--storage.path`: a snapshot plus a preallocated log per state.
 
 Used by the silences (`silences.*`) and the notification log (`nflog.*`). A state's records
 are opaque byte strings that *replay idempotently*: each record is a complete version of one
@@ -9,15 +9,20 @@ On-disk format
 --------------
 Two files per state, `<name>.snapshot` and `<name>.log`, with the same layout:
 
-    file    := header record*
+    file    := header record* zero-fill
     header  := b"TOCSIN" kind version          (8 bytes; kind b"S" snapshot or b"L" log,
-                                                 version b"1" or b"2")
+                                                 version b"1", b"2" or b"3")
     record  := length:u32 big-endian  crc:u32 big-endian  payload[length]
-               crc is CRC-32 (zlib.crc32) of the payload.
+               crc is CRC-32 (zlib.crc32) of the payload; payloads are never empty.
+    zero-fill := 0x00*                         (logs of version b"3")
 
 Version b"2" announces that records may be batches of entries (`daemon.batches`); snapshots
-are written so, logs (one entry per record) stay b"1". Both versions load; a tocsin from
-before batches moves a version-2 snapshot aside as unreadable instead of misreading it.
+are written so. Version b"3" announces a preallocated log: the file is extended by written
+zeros ahead of its records (`MIN_LOG_GROWTH_BYTES`, doubling up to `MAX_LOG_GROWTH_BYTES` at a
+time) and records are written in place over them, so most commits' fdatasync changes no file
+metadata (no size, no extent: no journal commit) and flushes only data. The records end where only zeros remain (an empty payload
+would look like zero fill, so none is written). All versions load; a tocsin from before a
+version moves such a file aside as unreadable instead of misreading it.
 
 Writes and recovery
 - A change is appended to the log and fsynced before the caller is acknowledged. Concurrent
@@ -25,14 +30,14 @@ Writes and recovery
   waits until everything appended before it is on disk. The write and fsync run in the log's own
   thread so the event loop keeps serving.
 - `compact` writes the full state to `<name>.snapshot.tmp`, fsyncs it, renames it over
-  `<name>.snapshot`, fsyncs the directory, then starts an empty log the same way. A crash at
-  any point leaves either the old snapshot and full log, or the new snapshot and a log that
-  only repeats what the snapshot holds.
+  `<name>.snapshot`, fsyncs the directory, then starts an empty (preallocated) log the same
+  way. A crash at any point leaves either the old snapshot and full log, or the new snapshot
+  and a log that only repeats what the snapshot holds.
 - Loading reads the snapshot, then the log. A torn final log record (short, or with a bad
-  CRC at the end of the file: a crash mid-append) is cut off quietly-but-logged. Any other
-  damage (a bad header, a bad record followed by more data, a damaged snapshot) moves the
-  file aside to `<file>.corrupt-<unix time>` with an ERROR log line, keeps the records read
-  before the damage, and the daemon starts.
+  CRC, followed by nothing but zeros: a crash mid-write) is cut off quietly-but-logged. Any
+  other damage (a bad header, a bad record followed by more data, data after the zero fill, a
+  damaged snapshot) moves the file aside to `<file>.corrupt-<unix time>` with an ERROR log
+  line, keeps the records read before the damage, and the daemon starts.
 """
 
 from __future__ import annotations
@@ -58,13 +63,18 @@ MAGIC = b"TOCSIN"
 SNAPSHOT_KIND = b"S"
 LOG_KIND = b"L"
 # The version each kind is written with; see the module docstring.
-WRITTEN_VERSIONS = {SNAPSHOT_KIND: b"2", LOG_KIND: b"1"}
-READABLE_VERSIONS = frozenset({b"1", b"2"})
+WRITTEN_VERSIONS = {SNAPSHOT_KIND: b"2", LOG_KIND: b"3"}
+READABLE_VERSIONS = frozenset({b"1", b"2", b"3"})
 HEADER_SIZE = len(MAGIC) + 2
 RECORD_PREFIX = struct.Struct(">II")
 # A single silence or nflog entry is a few KiB at most; anything larger than this in a
 # length prefix is damage, not data, and must not make us allocate gigabytes.
 MAX_RECORD_BYTES = 16 * 1024 * 1024
+# A log grows by written zeros, doubling from the smallest step up to the largest (about
+# 6,000 silence records): each step costs one larger fdatasync, and a log that is never written
+# to stays a bare header.
+MIN_LOG_GROWTH_BYTES = 64 * 1024
+MAX_LOG_GROWTH_BYTES = 1024 * 1024
 
 
 def header(kind: bytes) -> bytes:
@@ -77,6 +87,8 @@ def _is_readable_header(data: bytes, kind: bytes) -> bool:
 
 
 def frame(payload: bytes) -> bytes:
+    if not payload:
+        raise ValueError("an empty record cannot be told from a log's zero fill")
     if len(payload) > MAX_RECORD_BYTES:
         raise ValueError(f"record of {len(payload)} bytes exceeds {MAX_RECORD_BYTES}")
     return RECORD_PREFIX.pack(len(payload), zlib.crc32(payload)) + payload
@@ -105,12 +117,19 @@ def _read_records(data: bytes, kind: bytes) -> _ReadResult:
     offset = HEADER_SIZE
     result.good_length = offset
     end = len(data)
-    while offset < end:
+    # Past this offset the file holds only zeros: a preallocated log's unused fill (other
+    # files have none, or a crash left the zeros of an extension).
+    content_end = len(data.rstrip(b"\0"))
+    while offset < content_end:
         if end - offset < RECORD_PREFIX.size:
             result.torn_tail = True
             return result
         length, crc = RECORD_PREFIX.unpack_from(data, offset)
         start = offset + RECORD_PREFIX.size
+        if length == 0:
+            # No record is empty: this is zero fill, and data after it is not ours to skip.
+            result.damage = f"data after the end of the records at offset {offset}"
+            return result
         if length > MAX_RECORD_BYTES:
             result.damage = f"record length {length} at offset {offset}"
             return result
@@ -119,7 +138,7 @@ def _read_records(data: bytes, kind: bytes) -> _ReadResult:
             return result
         payload = data[start : start + length]
         if zlib.crc32(payload) != crc:
-            if start + length == end:
+            if start + length >= content_end:
                 result.torn_tail = True
             else:
                 result.damage = f"CRC mismatch at offset {offset}"
@@ -128,6 +147,14 @@ def _read_records(data: bytes, kind: bytes) -> _ReadResult:
         offset = start + length
         result.good_length = offset
     return result
+
+
+def _write_fully(handle: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(handle, view, offset)
+        view = view[written:]
+        offset += written
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -184,7 +211,9 @@ class _NoObserver:
         pass
 
 
-_SyncJob = tuple[Callable[[bytes], None], bytes, trio.lowlevel.TrioToken, Callable[[outcome.Outcome[None]], object]]
+_SyncJob = tuple[
+    Callable[[bytes], None], bytes, trio.lowlevel.TrioToken, Callable[[outcome.Outcome[None]], object]
+]
 
 
 class _SyncThread:
@@ -267,6 +296,10 @@ class DurableLog:
         self._writing = False
         self._write_done = trio.lowlevel.ParkingLot()
         self._log_handle: int | None = None
+        # Where the next record goes, and the log file's preallocated size: touched only by the
+        # holder of `_lock` (in its worker thread), or before the first write.
+        self._log_end = 0
+        self._log_allocated = 0
         self._sync_thread: _SyncThread | None = None  # started by the first write
         self._stop_sync_thread: Callable[[], object] = lambda: None
         self.corrupt_files: list[Path] = []
@@ -279,16 +312,16 @@ class DurableLog:
         """Records of the snapshot, then of the log; repairs a torn tail, moves damage aside,
         and opens the log for appending. Call once, before any append."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        records = self._load_file(self.snapshot_path, SNAPSHOT_KIND, repair_tail=False)
-        records += self._load_file(self.log_path, LOG_KIND, repair_tail=True)
-        self._open_log()
-        return records
+        snapshot = self._load_file(self.snapshot_path, SNAPSHOT_KIND, repair_tail=False)
+        log = self._load_file(self.log_path, LOG_KIND, repair_tail=True)
+        self._open_log(log.good_length if log.damage is None else 0)
+        return snapshot.records + log.records
 
-    def _load_file(self, path: Path, kind: bytes, repair_tail: bool) -> list[bytes]:
+    def _load_file(self, path: Path, kind: bytes, repair_tail: bool) -> _ReadResult:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return []
+            return _ReadResult()
         result = _read_records(data, kind)
         if result.damage is None and result.torn_tail and repair_tail:
             logger.warning(
@@ -299,7 +332,8 @@ class DurableLog:
             self._truncate(path, result.good_length)
         elif result.damage is not None or result.torn_tail:
             self.corrupt_files.append(_move_aside(path, result.damage or "truncated"))
-        return result.records
+            result.damage = result.damage or "truncated"
+        return result
 
     @staticmethod
     def _truncate(path: Path, length: int) -> None:
@@ -311,10 +345,24 @@ class DurableLog:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def _open_log(self) -> None:
-        if not self.log_path.exists():
+    def _open_log(self, records_end: int) -> None:
+        """Open the log for writing at `records_end` (where its records end; 0: no usable log)."""
+        if records_end < HEADER_SIZE or not self.log_path.exists():
             _write_atomically(self.log_path, header(LOG_KIND))
-        self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+            records_end = HEADER_SIZE
+        handle = os.open(self.log_path, os.O_RDWR)
+        try:
+            if os.pread(handle, HEADER_SIZE, 0) != header(LOG_KIND):
+                # An older version's log, now written in place with zero fill: a tocsin that
+                # reads that version would take the fill for records, so it must refuse the file.
+                os.pwrite(handle, header(LOG_KIND), 0)
+                os.fsync(handle)
+        except BaseException:
+            os.close(handle)
+            raise
+        self._log_handle = handle
+        self._log_end = records_end
+        self._log_allocated = os.fstat(handle).st_size
 
     # -- writes
 
@@ -363,13 +411,20 @@ class DurableLog:
             self._durable = batch_end
 
     def _write_and_sync(self, data: bytes) -> None:
-        if self._log_handle is None:
+        handle = self._log_handle
+        if handle is None:
             raise RuntimeError("DurableLog.load() must run before writes")
-        view = memoryview(data)
-        while view:
-            written = os.write(self._log_handle, view)
-            view = view[written:]
-        os.fdatasync(self._log_handle)
+        end = self._log_end + len(data)
+        if end > self._log_allocated:
+            # Zeros past the records as well: then the next writes land in place. The one
+            # fdatasync below also records the new size.
+            growth = min(MAX_LOG_GROWTH_BYTES, max(MIN_LOG_GROWTH_BYTES, self._log_allocated))
+            growth = max(growth, end - self._log_allocated)
+            _write_fully(handle, bytes(growth), self._log_allocated)
+            self._log_allocated += growth
+        _write_fully(handle, data, self._log_end)
+        os.fdatasync(handle)
+        self._log_end = end
 
     async def compact(self, snapshot: Callable[[], Iterable[bytes]]) -> None:
         """Replace snapshot and log by `snapshot()`, the records of the full current state.
@@ -396,8 +451,7 @@ class DurableLog:
         if self._log_handle is not None:
             os.close(self._log_handle)
             self._log_handle = None
-        _write_atomically(self.log_path, header(LOG_KIND))
-        self._log_handle = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
+        self._open_log(0)
         return len(snapshot)
 
     def close(self) -> None:
@@ -422,6 +476,7 @@ async def run_maintenance(
     its log into a snapshot; once more when cancelled (shutdown), shielded so it completes.
     Changes merged from peers are appended without a commit of their own; compaction (or the
     next local commit) makes them durable."""
+
     def timed_garbage_collection() -> None:
         started = time.perf_counter()
         collect_garbage()

@@ -21,7 +21,7 @@ import trio.testing
 from daemon import storage
 from daemon.matchers import MatchType
 from daemon.silences import MatcherSpec, SilenceRequest, Silences, encode_silence, load_records
-from daemon.storage import HEADER_SIZE, DurableLog, frame
+from daemon.storage import HEADER_SIZE, MAX_LOG_GROWTH_BYTES, MIN_LOG_GROWTH_BYTES, DurableLog, frame
 
 
 def files(directory: Path, pattern: str) -> list[Path]:
@@ -36,23 +36,105 @@ def open_log(path: Path, name: str = "silences") -> tuple[DurableLog, list[bytes
 async def test_records_survive_a_restart(tmp_path: Path) -> None:
     log, records = open_log(tmp_path)
     assert records == []
-    for payload in (b"one", b"", b"three" * 1000):
+    # Payloads ending in zero bytes are not mistaken for the log's zero fill.
+    for payload in (b"one", b"\0", b"three" * 1000, b"zeros\0\0\0\0\0\0\0\0\0"):
         log.append(payload)
     await log.commit()
     log.close()
     _, records = open_log(tmp_path)
-    assert records == [b"one", b"", b"three" * 1000]
+    assert records == [b"one", b"\0", b"three" * 1000, b"zeros\0\0\0\0\0\0\0\0\0"]
 
 
-async def test_file_layout_is_header_then_framed_records(tmp_path: Path) -> None:
+def test_an_empty_record_is_refused(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    with pytest.raises(ValueError, match="empty record"):
+        log.append(b"")
+    log.close()
+
+
+async def test_file_layout_is_header_then_framed_records_then_zero_fill(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    log.close()
+    assert (tmp_path / "silences.log").read_bytes() == b"TOCSINL3"  # nothing written yet
     log, _ = open_log(tmp_path)
     log.append(b"abc")
     await log.commit()
     log.close()
     data = (tmp_path / "silences.log").read_bytes()
-    assert data[:HEADER_SIZE] == b"TOCSINL1"
-    assert data[HEADER_SIZE:] == frame(b"abc")
+    assert data[:HEADER_SIZE] == b"TOCSINL3"
+    records_end = HEADER_SIZE + len(frame(b"abc"))
+    assert data[HEADER_SIZE:records_end] == frame(b"abc")
     assert frame(b"abc") == b"\x00\x00\x00\x03" + (0x352441C2).to_bytes(4, "big") + b"abc"
+    assert len(data) == HEADER_SIZE + MIN_LOG_GROWTH_BYTES and not any(data[records_end:])
+
+
+async def test_writes_land_in_place_and_the_log_grows_by_doubling_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, _ = open_log(tmp_path)
+    path = tmp_path / "silences.log"
+    sizes = []
+    syncs = []
+    real_fdatasync = os.fdatasync
+
+    def counting_fdatasync(descriptor: int) -> None:
+        syncs.append(descriptor)
+        real_fdatasync(descriptor)
+
+    monkeypatch.setattr(storage.os, "fdatasync", counting_fdatasync)
+    payloads = [f"record-{index:05d}-".encode() * 50 for index in range(2500)]  # ~1.3 KB each
+    for payload in payloads:
+        log.append(payload)
+        await log.commit()
+        sizes.append(path.stat().st_size)
+    log.close()
+    assert len(syncs) == len(payloads)  # growing the file costs no sync of its own
+    steps = [
+        later - earlier
+        for earlier, later in zip([HEADER_SIZE, *sizes], sizes, strict=False)
+        if later != earlier
+    ]
+    expected_steps = []
+    allocated = HEADER_SIZE
+    for _ in steps:
+        step = min(MAX_LOG_GROWTH_BYTES, max(MIN_LOG_GROWTH_BYTES, allocated))
+        expected_steps.append(step)
+        allocated += step
+    assert steps == expected_steps and steps[-1] == MAX_LOG_GROWTH_BYTES
+    assert open_log(tmp_path)[1] == payloads
+
+
+async def test_an_older_appended_log_loads_and_is_continued_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "silences.log"
+    path.write_bytes(b"TOCSINL1" + frame(b"old-1") + frame(b"old-2"))
+    log, records = open_log(tmp_path)
+    assert records == [b"old-1", b"old-2"]
+    # Relabelled before any zero fill exists: a tocsin reading only version 1 refuses the
+    # file instead of reading the fill as empty records.
+    assert path.read_bytes()[:HEADER_SIZE] == b"TOCSINL3"
+    log.append(b"new")
+    await log.commit()
+    log.close()
+    assert open_log(tmp_path)[1] == [b"old-1", b"old-2", b"new"]
+
+
+async def test_data_after_the_zero_fill_moves_the_log_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, _ = open_log(tmp_path)
+    log.append(b"first")
+    await log.commit()
+    log.close()
+    path = tmp_path / "silences.log"
+    data = bytearray(path.read_bytes())
+    data[-100 : -100 + len(frame(b"stray"))] = frame(b"stray")
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.ERROR):
+        log, records = open_log(tmp_path)
+    assert records == [b"first"]
+    assert "data after the end of the records" in caplog.text
+    assert len(files(tmp_path, "silences.log.corrupt-*")) == 1
+    log.close()
 
 
 async def test_concurrent_commits_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,7 +288,9 @@ async def test_a_log_dropped_without_close_stops_its_thread(tmp_path: Path) -> N
     assert not writer.is_alive()
 
 
-async def test_commit_with_nothing_pending_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_commit_with_nothing_pending_does_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log, _ = open_log(tmp_path)
     monkeypatch.setattr(storage.os, "fdatasync", lambda descriptor: pytest.fail("synced"))
     await log.commit()
@@ -221,7 +305,8 @@ async def test_compaction_replaces_snapshot_and_empties_log(tmp_path: Path) -> N
     log.append(b"after")
     await log.commit()
     log.close()
-    assert (tmp_path / "silences.log").read_bytes()[HEADER_SIZE:] == frame(b"after")
+    log_data = (tmp_path / "silences.log").read_bytes()
+    assert log_data[HEADER_SIZE:].rstrip(b"\0") == frame(b"after")
     assert not files(tmp_path, "*.tmp")
     _, records = open_log(tmp_path)
     assert records == [b"state-1", b"state-2", b"after"]
@@ -246,8 +331,11 @@ async def test_records_appended_during_compaction_are_not_lost(tmp_path: Path) -
     assert set(state) <= set(records)
 
 
+@pytest.mark.parametrize("lost", ["zeroed", "truncated"])
 @pytest.mark.parametrize("cut", [1, 3, 8, 9])
-async def test_torn_final_record_is_cut_off(tmp_path: Path, cut: int, caplog: pytest.LogCaptureFixture) -> None:
+async def test_torn_final_record_is_cut_off(
+    tmp_path: Path, cut: int, lost: str, caplog: pytest.LogCaptureFixture
+) -> None:
     log, _ = open_log(tmp_path)
     log.append(b"kept")
     log.append(b"torn-record")
@@ -255,7 +343,11 @@ async def test_torn_final_record_is_cut_off(tmp_path: Path, cut: int, caplog: py
     log.close()
     path = tmp_path / "silences.log"
     data = path.read_bytes()
-    path.write_bytes(data[:-cut])
+    records_end = HEADER_SIZE + len(frame(b"kept")) + len(frame(b"torn-record"))
+    # The last bytes of the write never reached the disk: in place, the fill's zeros remain;
+    # a log of an older version (appended) ends short.
+    tail = bytes(len(data) - records_end + cut) if lost == "zeroed" else b""
+    path.write_bytes(data[: records_end - cut] + tail)
     with caplog.at_level(logging.WARNING):
         log, records = open_log(tmp_path)
     assert records == [b"kept"]
@@ -275,12 +367,15 @@ async def test_torn_final_record_with_garbage_payload(tmp_path: Path) -> None:
     log.close()
     path = tmp_path / "silences.log"
     data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF  # the payload's last page never reached the disk
+    records_end = HEADER_SIZE + len(frame(b"kept")) + len(frame(b"xxxxxx"))
+    data[records_end - 1] ^= 0xFF  # the payload's last page never reached the disk
     path.write_bytes(bytes(data))
     assert open_log(tmp_path)[1] == [b"kept"]
 
 
-async def test_damage_in_the_middle_moves_the_log_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_damage_in_the_middle_moves_the_log_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log, _ = open_log(tmp_path)
     for payload in (b"first", b"second", b"third"):
         log.append(payload)
@@ -328,7 +423,9 @@ async def test_corrupt_snapshot_is_moved_aside_and_the_log_still_loads(
     assert not path.exists() and files(tmp_path, "silences.snapshot.corrupt-*")
 
 
-async def test_a_failed_write_keeps_records_for_the_next_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_write_keeps_records_for_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log, _ = open_log(tmp_path)
     log.append(b"precious")
 
