@@ -80,6 +80,8 @@ MATCH_TYPE_CODES: dict[MatchType, int] = {
     MatchType.NOT_REGEX: 3,
 }
 MATCH_TYPES_BY_CODE: dict[int, MatchType] = {code: kind for kind, code in MATCH_TYPE_CODES.items()}
+# The same codes by operator text: Enum members hash through a Python-level __hash__.
+_MATCH_TYPE_CODES_BY_OPERATOR: dict[str, int] = {kind.value: code for kind, code in MATCH_TYPE_CODES.items()}
 
 # Distinct regexes whose literal prefix is remembered for matching: bounded, so that a churn
 # of silences cannot grow the memo without limit.
@@ -289,18 +291,26 @@ def build_matchers(specs: Sequence[MatcherSpec]) -> tuple[SilenceMatcher, ...]:
     if not specs:
         raise SilenceInvalid("at least one matcher required")
     matchers: list[SilenceMatcher] = []
+    # Whether some matcher is known not to match "" without compiling any regex for it.
+    some_refuses_empty = False
     for index, spec in enumerate(specs):
-        error = _matcher_spec_error(spec)
-        if error is not None:
-            raise SilenceInvalid(f"invalid label matcher {index}: {error}")
-        matcher = SilenceMatcher(spec.name, spec.type, spec.value)
-        if matcher.is_regex:
+        name, kind, value = spec.name, spec.type, spec.value
+        equality = kind is MatchType.EQUAL or kind is MatchType.NOT_EQUAL
+        # The usual matcher (a valid name, an equality with an ASCII value) needs no more checks.
+        if not (equality and value.isascii() and is_valid_label_name(name)):
+            error = _matcher_spec_error(spec)
+            if error is not None:
+                raise SilenceInvalid(f"invalid label matcher {index}: {error}")
+        matcher = SilenceMatcher(name, kind, value)
+        if not equality:
             try:  # compiled now: the anchored form can still fail where the bare one did not
                 matcher.matches("")
             except MatcherError as failure:
                 raise SilenceInvalid(f"invalid label matcher {index}: {failure}") from None
+        if kind is MatchType.NOT_EQUAL or kind is MatchType.NOT_REGEX or (kind is MatchType.EQUAL and value):
+            some_refuses_empty = True
         matchers.append(matcher)
-    if all(_matches_empty(matcher) for matcher in matchers):
+    if not some_refuses_empty and all(_matches_empty(matcher) for matcher in matchers):
         raise SilenceInvalid("at least one matcher must not match the empty string")
     return tuple(matchers)
 
@@ -427,7 +437,7 @@ def _anchor(matcher: Matcher) -> _Anchor | None:
         # A regex such as `host-17:.*` or `web-[0-9]+`: filing it under its literal prefix
         # keeps a silence with only a general regex (or beside a common `alertname`) from
         # being a candidate for every alert.
-        prefix = _literal_prefix(matcher.value)
+        prefix = _memoised_literal_prefix(matcher.value)
         return _Anchor(matcher.name, (prefix,), is_prefix=True) if prefix else None
     return None
 
@@ -461,8 +471,7 @@ def _pair_of(anchors: Sequence[_Anchor]) -> _Pair | None:
         first, second = singles
         if first.name == second.name:
             return None
-        singles.sort(key=lambda anchor: anchor.name)
-        return _pair_from(singles[0], singles[1])
+        return _pair_from(first, second) if first.name < second.name else _pair_from(second, first)
     singles.sort(key=lambda a: (a.is_prefix, a.name))
     for position, first in enumerate(singles):
         for second in singles[position + 1 :]:
@@ -816,15 +825,8 @@ class Silences:
     def _store_request(self, request: SilenceRequest, silence_id: str, starts_at: datetime, now: datetime) -> None:
         matchers = build_matchers(request.matchers)
         validate_times(starts_at, request.ends_at, now)
-        silence = Silence(
-            id=silence_id,
-            matchers=matchers,
-            starts_at=starts_at,
-            ends_at=request.ends_at,
-            updated_at=now,
-            created_by=request.created_by,
-            comment=request.comment,
-        )
+        # id, matchers, starts_at, ends_at, updated_at, created_by, comment
+        silence = Silence(silence_id, matchers, starts_at, request.ends_at, now, request.created_by, request.comment)
         self._accept(silence, self._expiry(silence.ends_at), local=True)
 
     def _expiry(self, ends_at: datetime) -> datetime:
@@ -1344,7 +1346,7 @@ def encode_silence(silence: Silence, expires_at: datetime) -> bytes:
     packed: bytes = packer.pack(
         [
             silence.id,
-            [[m.name, MATCH_TYPE_CODES[m.type], m.value] for m in silence.matchers],
+            [[m.name, _MATCH_TYPE_CODES_BY_OPERATOR[m.type._value_], m.value] for m in silence.matchers],
             _to_micros(silence.starts_at),
             _to_micros(silence.ends_at),
             _to_micros(silence.updated_at),

@@ -448,11 +448,22 @@ def encode_response_head(
 ) -> bytes:
     """Status line and headers: the handler's headers sorted by name (Go writes its header map
     sorted), then Date, Content-Length (None: none), Connection (None: none)."""
-    if response.headers:
-        return _build_response_head(response, http11=http11, body_length=body_length, connection=connection, date=date)
-    # Most answers carry no headers of their own and repeat within a second (same status,
-    # type and length): their head is remembered instead of formatted again.
-    key = (response.status, response.content_type, http11, body_length, connection, date)
+    # Most answers carry few short headers of their own (the API's `Vary: Origin`) and repeat
+    # within a second (same status, type, headers and length): their head is remembered
+    # instead of formatted again.
+    headers = response.headers
+    key: tuple[object, ...] = (response.status, response.content_type, http11, body_length, connection, date)
+    if headers:
+        if len(headers) > MAX_REMEMBERED_RESPONSE_HEADERS:
+            return _build_response_head(
+                response, http11=http11, body_length=body_length, connection=connection, date=date
+            )
+        for _, value in headers:
+            if len(value) > MAX_REMEMBERED_RESPONSE_HEADER_VALUE:
+                return _build_response_head(
+                    response, http11=http11, body_length=body_length, connection=connection, date=date
+                )
+        key = (*key, *headers)
     head = _response_heads.get(key)
     if head is None:
         if len(_response_heads) >= MAX_REMEMBERED_RESPONSE_HEADS:
@@ -463,9 +474,13 @@ def encode_response_head(
     return head
 
 
-# Response heads without handler headers, by everything they are made of (the Date included).
+# Response heads, by everything they are made of (the Date included), for answers with at
+# most this many handler headers, none longer than this: the API's own headers, not a
+# Location echoing a long request path.
 MAX_REMEMBERED_RESPONSE_HEADS = 256
-_response_heads: dict[tuple[int, str | None, bool, int | None, str | None, str], bytes] = {}
+MAX_REMEMBERED_RESPONSE_HEADERS = 4
+MAX_REMEMBERED_RESPONSE_HEADER_VALUE = 128
+_response_heads: dict[tuple[object, ...], bytes] = {}
 
 
 def _build_response_head(

@@ -83,10 +83,16 @@ SilencesHandlers = Any  # daemon.api.silences.SilencesAPI (kept loose so the rou
 Reload = Callable[[], Awaitable[str | None]]
 
 
-def body_limit(method: str, path: str, prefix: str) -> int:
-    """The body size limit for one request, known before the body is read."""
+def _alerts_paths(prefix: str) -> frozenset[str]:
+    """The paths (without trailing slashes) alert batches are POSTed to under `prefix`."""
     alerts_path = ("" if prefix == "/" else prefix) + "/api/v2/alerts"
-    if method == "POST" and path.rstrip("/") in (alerts_path, alerts_path.replace("/v2/", "/v1/")):
+    return frozenset({alerts_path, alerts_path.replace("/v2/", "/v1/")})
+
+
+def body_limit(method: str, path: str, prefix: str, alerts_paths: frozenset[str] | None = None) -> int:
+    """The body size limit for one request, known before the body is read (`alerts_paths`:
+    `_alerts_paths(prefix)`, when the caller keeps it)."""
+    if method == "POST" and path.rstrip("/") in (alerts_paths or _alerts_paths(prefix)):
         return MAX_ALERTS_BODY_BYTES
     return MAX_REQUEST_BODY_BYTES
 
@@ -134,7 +140,7 @@ def _openapi_method_not_allowed(method: str, allowed: tuple[str, ...]) -> Respon
     return response
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Request:
     method: str
     path: str
@@ -167,6 +173,7 @@ class ApiApplication:
     ) -> None:
         self._prefix = "/" + options.route_prefix.strip("/")
         self._api_root = ("" if self._prefix == "/" else self._prefix) + "/api/v2/"
+        self._alerts_paths = _alerts_paths(self._prefix)
         self._limit = default_get_concurrency(options.get_concurrency)
         self._in_flight = 0
         self._timeout_seconds = options.timeout.total_seconds() if options.timeout > timedelta(0) else math.inf
@@ -198,7 +205,8 @@ class ApiApplication:
                 _apply_configured_headers(refusal, web_config.headers)
                 return refusal
         method, path = head.method, head.path
-        body, refusal = await self._read_body(body_reader, headers, body_limit(method, path, self._prefix))
+        limit = body_limit(method, path, self._prefix, self._alerts_paths)
+        body, refusal = await self._read_body(body_reader, headers, limit)
         if refusal is not None:
             response = refusal
         else:
@@ -248,6 +256,8 @@ class ApiApplication:
     async def handle(self, request: Request) -> Response:
         """Concurrency limit for GETs, then the timeout, then routing."""
         if request.method != "GET":
+            if self._timeout_seconds == math.inf:
+                return await self._route(request)
             return await self._with_timeout(request)
         if self._in_flight >= self._limit:
             self.metrics.http_concurrency_limit_exceeded.inc()

@@ -87,3 +87,19 @@ def test_response_heads_memory_is_bounded() -> None:
         head = http1.encode_response_head(Response(200), http11=True, body_length=length, connection=None, date="D")
         assert head.endswith(f"Content-Length: {length}\r\n\r\n".encode())
     assert len(http1._response_heads) <= http1.MAX_REMEMBERED_RESPONSE_HEADS
+
+
+def test_heads_with_short_handler_headers_are_remembered_and_equal_built_ones() -> None:
+    from daemon.api.response import Response
+
+    http1._response_heads.clear()
+    short = Response(200, b"{}", "application/json", [("Vary", "Origin"), ("Access-Control-Allow-Origin", "*")])
+    other = Response(200, b"{}", "application/json", [("Vary", "Accept")])
+    long_value = Response(301, b"", None, [("Location", "/" + "x" * http1.MAX_REMEMBERED_RESPONSE_HEADER_VALUE)])
+    for response in (short, other, long_value, short, other):
+        built = http1._build_response_head(response, http11=True, body_length=2, connection=None, date="D")
+        assert http1.encode_response_head(response, http11=True, body_length=2, connection=None, date="D") == built
+    assert b"Vary: Origin\r\n" in http1.encode_response_head(short, http11=True, body_length=2, connection=None, date="D")
+    assert b"Vary: Accept\r\n" in http1.encode_response_head(other, http11=True, body_length=2, connection=None, date="D")
+    # Two heads remembered (the short headers), the one with a long Location built each time.
+    assert len(http1._response_heads) == 2
