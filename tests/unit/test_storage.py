@@ -28,6 +28,19 @@ def files(directory: Path, pattern: str) -> list[Path]:
     return list(directory.glob(pattern))
 
 
+def count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The descriptors of the log's fdatasyncs from now on, in order (the syncs still happen)."""
+    syncs: list[int] = []
+    real_fdatasync = os.fdatasync
+
+    def counting_fdatasync(descriptor: int) -> None:
+        syncs.append(descriptor)
+        real_fdatasync(descriptor)
+
+    monkeypatch.setattr(storage.os, "fdatasync", counting_fdatasync)
+    return syncs
+
+
 def open_log(path: Path, name: str = "silences") -> tuple[DurableLog, list[bytes]]:
     log = DurableLog(path, name)
     return log, log.load()
@@ -74,14 +87,7 @@ async def test_writes_land_in_place_and_the_log_grows_by_doubling_steps(
     log, _ = open_log(tmp_path)
     path = tmp_path / "silences.log"
     sizes = []
-    syncs = []
-    real_fdatasync = os.fdatasync
-
-    def counting_fdatasync(descriptor: int) -> None:
-        syncs.append(descriptor)
-        real_fdatasync(descriptor)
-
-    monkeypatch.setattr(storage.os, "fdatasync", counting_fdatasync)
+    syncs = count_syncs(monkeypatch)
     payloads = [f"record-{index:05d}-".encode() * 50 for index in range(2500)]  # ~1.3 KB each
     for payload in payloads:
         log.append(payload)
@@ -139,14 +145,7 @@ async def test_data_after_the_zero_fill_moves_the_log_aside(
 
 async def test_concurrent_commits_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log, _ = open_log(tmp_path)
-    syncs = []
-    real_fdatasync = os.fdatasync
-
-    def counting_fdatasync(descriptor: int) -> None:
-        syncs.append(descriptor)
-        real_fdatasync(descriptor)
-
-    monkeypatch.setattr(storage.os, "fdatasync", counting_fdatasync)
+    syncs = count_syncs(monkeypatch)
     writers = 50
 
     async def writer(index: int) -> None:
