@@ -314,7 +314,16 @@ class DurableLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         snapshot = self._load_file(self.snapshot_path, SNAPSHOT_KIND, repair_tail=False)
         log = self._load_file(self.log_path, LOG_KIND, repair_tail=True)
-        self._open_log(log.good_length if log.damage is None else 0)
+        if (snapshot.damage and snapshot.records) or (log.damage and log.records):
+            # What was read before the damage now lives only in memory (its file is aside): a
+            # fresh log gets it, in the order read, so that a second crash before the next
+            # compaction cannot lose it.
+            carried = (snapshot.records if snapshot.damage else []) + log.records
+            content = b"".join([header(LOG_KIND), *map(frame, carried)])
+            _write_atomically(self.log_path, content)
+            self._open_log(len(content))
+        else:
+            self._open_log(log.good_length if log.damage is None else 0)
         return snapshot.records + log.records
 
     def _load_file(self, path: Path, kind: bytes, repair_tail: bool) -> _ReadResult:
