@@ -37,7 +37,8 @@ Writes and recovery
   CRC, followed by nothing but zeros: a crash mid-write) is cut off quietly-but-logged. Any
   other damage (a bad header, a bad record followed by more data, data after the zero fill, a
   damaged snapshot) moves the file aside to `<file>.corrupt-<unix time>` with an ERROR log
-  line, keeps the records read before the damage, and the daemon starts.
+  line, keeps the records read before the damage (written again into a fresh log at once),
+  and the daemon starts.
 """
 
 from __future__ import annotations
