@@ -615,14 +615,34 @@ class _Connection:
         self._stream = stream
         self._handler = handler
         self._buffer = bytearray()
-        # One scope for the whole connection, its deadline moved per phase: the idle or head
-        # timeout while a request head is awaited, none while a handler runs (a cancel scope
-        # per request costs more than parsing the request).
+        # One scope for the whole connection, cancelled by `watch_timeouts` once the current
+        # phase's deadline passes: the idle or head timeout while a request head is awaited,
+        # none (inf) while a handler runs. The deadline is a plain number, because moving a
+        # cancel scope's deadline twice per request (trio keeps them in a heap) cost more than
+        # parsing the request; the watchdog's own scope is moved only when a deadline comes
+        # earlier than the time it sleeps until (a slow head, a handler that outlived it).
         self._timeouts = trio.CancelScope()
+        self._deadline = math.inf
+        self._watchdog_wake = trio.CancelScope()
         # Body state of the request being handled.
         self._body_remaining = 0  # Content-Length bytes not yet handed out
         self._chunked: ChunkedDecoder | None = None
         self._continue_pending = False
+
+    def _set_deadline(self, deadline: float) -> None:
+        self._deadline = deadline
+        if deadline < self._watchdog_wake.deadline:
+            self._watchdog_wake.deadline = deadline
+
+    async def watch_timeouts(self) -> None:
+        """Cancel the connection once its deadline passes; runs beside `run` until it ends."""
+        while True:
+            deadline = self._deadline
+            if trio.current_time() >= deadline:
+                self._timeouts.cancel()
+                return
+            with trio.CancelScope(deadline=deadline) as self._watchdog_wake:
+                await trio.sleep_forever()
 
     async def run(self) -> None:
         with self._timeouts:
@@ -674,11 +694,10 @@ class _Connection:
         buffer = self._buffer
         end = find_head_end(buffer)
         if end < 0:
-            timeouts = self._timeouts
             scanned = len(buffer)
             waiting_since_idle = not buffer
             timeout = IDLE_CONNECTION_TIMEOUT_SECONDS if waiting_since_idle else REQUEST_HEAD_TIMEOUT_SECONDS
-            timeouts.deadline = trio.current_time() + timeout
+            self._set_deadline(trio.current_time() + timeout)
             while end < 0:
                 if len(buffer) > MAX_REQUEST_HEAD_BYTES:
                     await self._refuse(HttpError(431))
@@ -692,12 +711,9 @@ class _Connection:
                 scanned = len(buffer)
                 if waiting_since_idle:
                     waiting_since_idle = False
-                    # Moving a deadline costs more than parsing a head: only when the head
-                    # is still incomplete (usually it arrives whole, and the handler runs
-                    # with no deadline at all).
                     if end < 0:
-                        timeouts.deadline = trio.current_time() + REQUEST_HEAD_TIMEOUT_SECONDS
-            timeouts.deadline = math.inf
+                        self._set_deadline(trio.current_time() + REQUEST_HEAD_TIMEOUT_SECONDS)
+            self._deadline = math.inf  # never earlier than the watchdog's wake-up
         if end > MAX_REQUEST_HEAD_BYTES:
             await self._refuse(HttpError(431))
             return None
@@ -812,7 +828,7 @@ class _Connection:
         """Half-close, then drop what the client still sends for a moment: closing with
         unread data would reset the connection and could destroy our answer in flight."""
         await self._stream.send_eof()
-        self._timeouts.deadline = trio.current_time() + CLOSE_LINGER_SECONDS
+        self._set_deadline(trio.current_time() + CLOSE_LINGER_SECONDS)
         while await self._stream.receive_some(RECEIVE_BYTES):
             pass
 
@@ -831,14 +847,35 @@ async def serve_connection(
             transport = _SocketBytes(stream.socket)
         else:
             transport = _StreamBytes(stream)
-        await _Connection(transport, handler).run()
-    except (trio.TooSlowError, ConnectionLost, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        connection = _Connection(transport, handler)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connection.watch_timeouts)
+            try:
+                await _run_quietly(connection.run())
+            finally:
+                nursery.cancel_scope.cancel()
+    except _CLIENT_FAILURES:
         pass
     except Exception:
         # Our bug; it must not take the listener (and every other connection) down with it.
         logger.exception("Error while serving a connection")
     finally:
         await trio.aclose_forcefully(stream)
+
+
+# What a client's behaviour can make a connection end with: nothing to log.
+_CLIENT_FAILURES = (trio.TooSlowError, ConnectionLost, trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+async def _run_quietly(work: Awaitable[None]) -> None:
+    """`work`, with the client's failures dropped and our bugs logged, inside the nursery
+    (whose exception groups the handlers of serve_connection would not catch)."""
+    try:
+        await work
+    except _CLIENT_FAILURES:
+        pass
+    except Exception:
+        logger.exception("Error while serving a connection")
 
 
 def listen_socket(address: str, backlog: int) -> socket.socket:

@@ -363,6 +363,30 @@ async def test_idle_and_slow_heads_are_cut_off(autojump_clock: trio.testing.Mock
         assert trio.current_time() - started == pytest.approx(limit)
 
 
+async def test_timeouts_follow_each_phase_of_a_long_lived_connection(autojump_clock: trio.testing.MockClock) -> None:
+    """A handler may outlive the idle timeout; after it, the idle and head timeouts count from
+    the moment each phase began (the watchdog sleeps past deadlines that moved earlier)."""
+
+    async def slow_handler(head: RequestHead, reader: RequestBody) -> Response:
+        await trio.sleep(IDLE_CONNECTION_TIMEOUT_SECONDS * 2)
+        return Response(200, b"late")
+
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client = Client(client_stream)
+    with trio.fail_after(IDLE_CONNECTION_TIMEOUT_SECONDS * 10):  # a watchdog that never wakes fails, not hangs
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_connection, server_stream, slow_handler)
+            await trio.sleep(IDLE_CONNECTION_TIMEOUT_SECONDS / 2)
+            await client.send(GET_READY)
+            status, _, body = await client.response()
+            assert (status, body) == ("HTTP/1.1 200 OK", b"late")
+            answered = trio.current_time()
+            await trio.sleep(IDLE_CONNECTION_TIMEOUT_SECONDS - 1)
+            await client.send(b"GET / HT")  # a head begun 1 s before the idle timeout
+            assert await client.closed()
+            assert trio.current_time() - answered == pytest.approx(IDLE_CONNECTION_TIMEOUT_SECONDS - 1 + REQUEST_HEAD_TIMEOUT_SECONDS)
+
+
 async def test_over_a_real_socket_large_answers_pipelining_and_close() -> None:
     """The plain-socket transport (file descriptor reads and writes, waiting only when the
     kernel would block): an answer far larger than the socket buffers, read slowly."""
