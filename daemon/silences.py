@@ -399,12 +399,13 @@ def _literal_prefix(pattern: str) -> str:
     optional."""
     if "|" in pattern:
         return ""
-    end = 0
-    while end < len(pattern) and pattern[end] in _LITERAL_REGEX_CHARACTERS:
-        end += 1
+    end = _LITERAL_RUN.match(pattern).end()  # type: ignore[union-attr]  # `*` always matches
     if end < len(pattern) and pattern[end] in _OPTIONAL_QUANTIFIERS:
         end -= 1
     return pattern[:end]
+
+
+_LITERAL_RUN = re.compile("[" + re.escape("".join(sorted(_LITERAL_REGEX_CHARACTERS))) + "]*")
 
 
 @functools.lru_cache(maxsize=LITERAL_PREFIX_MEMO_SIZE)
@@ -520,13 +521,22 @@ class _SilenceIndex:
 
     def add(self, silence: Silence) -> bool:
         """File `silence` (replacing its previous version); True if one was filed before."""
-        replaced = self.remove(silence.id)
+        silence_id = silence.id
+        replaced = silence_id in self._filed_under and self.remove(silence_id)
         anchors = [anchor for anchor in map(_anchor, silence.matchers) if anchor is not None]
         pair = _pair_of(anchors)
-        if pair is not None and (pair.shape in self._by_pair or len(self._by_pair) < MAX_PAIR_SHAPES):
-            self._filed_under[silence.id] = pair
-            self._by_pair.setdefault(pair.shape, {}).setdefault(pair.key, set()).add(silence.id)
-            return replaced
+        if pair is not None:
+            by_key = self._by_pair.get(pair.shape)
+            if by_key is None and len(self._by_pair) < MAX_PAIR_SHAPES:
+                by_key = self._by_pair[pair.shape] = {}
+            if by_key is not None:
+                self._filed_under[silence_id] = pair
+                bucket = by_key.get(pair.key)
+                if bucket is None:
+                    by_key[pair.key] = {silence_id}
+                else:
+                    bucket.add(silence_id)
+                return replaced
         best: _Anchor | None = None
         best_cost = 0
         for anchor in anchors:
@@ -1343,16 +1353,17 @@ def encode_silence(silence: Silence, expires_at: datetime) -> bytes:
     packer = getattr(_packers, "packer", None)
     if packer is None:
         packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    epoch, microsecond = _EPOCH, _MICROSECOND  # _to_micros, inlined: one record per silence change
     packed: bytes = packer.pack(
         [
             silence.id,
             [[m.name, _MATCH_TYPE_CODES_BY_OPERATOR[m.type._value_], m.value] for m in silence.matchers],
-            _to_micros(silence.starts_at),
-            _to_micros(silence.ends_at),
-            _to_micros(silence.updated_at),
+            (silence.starts_at - epoch) // microsecond,
+            (silence.ends_at - epoch) // microsecond,
+            (silence.updated_at - epoch) // microsecond,
             silence.created_by,
             silence.comment,
-            _to_micros(expires_at),
+            (expires_at - epoch) // microsecond,
         ]
     )
     return packed

@@ -561,7 +561,17 @@ class _SocketBytes:
                 raise ConnectionLost from error
 
     async def send_all(self, data: bytes) -> None:
-        view = memoryview(data)
+        self._sent_since_read = True
+        try:
+            # Almost always the kernel takes a whole answer at once.
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as error:
+            raise ConnectionLost from error
+        if written == len(data):
+            return
+        view = memoryview(data)[written:]
         while view:
             try:
                 view = view[os.write(self._fd, view) :]
@@ -570,7 +580,6 @@ class _SocketBytes:
                 await trio.lowlevel.wait_writable(self._fd)
             except OSError as error:
                 raise ConnectionLost from error
-        self._sent_since_read = True
 
     async def send_eof(self) -> None:
         await trio.lowlevel.checkpoint()
