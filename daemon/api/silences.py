@@ -45,6 +45,7 @@ from daemon.api.response import (
 )
 from daemon.matchers import MatcherError, MatchType, go_quote, parse_matcher
 from daemon.silences import (
+    MatcherParts,
     MatcherSpec,
     Silence,
     SilenceInvalid,
@@ -341,12 +342,18 @@ _MATCH_TYPES_BY_FLAGS = {
 }
 
 
-def _plain_request(body: bytes) -> SilenceRequest | None:
-    """The request of an ordinary body, one that every decoding and schema gate above lets
+# The fields of an ordinary silence body: id ("" for none), matchers (name, type, value),
+# startsAt, endsAt, createdBy, comment.
+OrdinaryBody = tuple[str, list[MatcherParts], datetime, datetime, str, str]
+
+
+def _plain_request(body: bytes) -> OrdinaryBody | None:
+    """The fields of an ordinary body, one that every decoding and schema gate above lets
     through at first sight (JSON orjson accepts, an object whose fields all have their
     types, date-times that parse, every required field present); None for anything else,
     which then goes through the gates one by one for their exact answer. Both ways give the
-    same request for a body this accepts: this only skips checks that cannot fail."""
+    same request for a body this accepts (`_ordinary_request`): this only skips checks that
+    cannot fail, and the request objects a new silence does not need."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -369,7 +376,7 @@ def _plain_request(body: bytes) -> SilenceRequest | None:
         silence_id = ""
     elif type(silence_id) is not str:
         return None
-    specs = []
+    parts: list[MatcherParts] = []
     for matcher in matchers:
         if type(matcher) is not dict:
             return None
@@ -378,13 +385,20 @@ def _plain_request(body: bytes) -> SilenceRequest | None:
         # `type(...) is bool`: 1 and 0 would otherwise find True's and False's entries.
         if type(name) is not str or type(value) is not str or type(is_regex) is not bool or type(is_equal) is not bool:
             return None
-        specs.append(MatcherSpec(name, _MATCH_TYPES_BY_FLAGS[is_regex, is_equal], value))
+        parts.append((name, _MATCH_TYPES_BY_FLAGS[is_regex, is_equal], value))
     try:
         starts_at = parse_api_datetime(starts_text)
         ends_at = parse_api_datetime(ends_text)
     except ValueError:
         return None
-    return SilenceRequest(silence_id, tuple(specs), starts_at, ends_at, created_by, comment)
+    return silence_id, parts, starts_at, ends_at, created_by, comment
+
+
+def _ordinary_request(ordinary: OrdinaryBody) -> SilenceRequest:
+    """The request the gates build from the same body."""
+    silence_id, parts, starts_at, ends_at, created_by, comment = ordinary
+    specs = tuple(MatcherSpec(name, kind, value) for name, kind, value in parts)
+    return SilenceRequest(silence_id, specs, starts_at, ends_at, created_by, comment)
 
 
 def _created_response(silence_id: str) -> Response:
@@ -489,8 +503,9 @@ class SilencesAPI:
             unsupported = unsupported_media_type(content_type)
             if unsupported is not None:
                 return unsupported
-        request = _plain_request(body)
-        if request is None:
+        ordinary = _plain_request(body)
+        request: SilenceRequest | None = None
+        if ordinary is None:
             if not body.strip():
                 return framework_error(422, CODE_REQUIRED, "silence in body is required")
             try:
@@ -499,13 +514,23 @@ class SilencesAPI:
             except FrameworkError as error:
                 return error.response
             request = _request_from_document(document, times)
-        if not request.starts_at < request.ends_at:
+            starts_at, ends_at = request.starts_at, request.ends_at
+        else:
+            starts_at, ends_at = ordinary[2], ordinary[3]
+            if ordinary[0]:
+                request = _ordinary_request(ordinary)  # an update
+        if not starts_at < ends_at:
             return handler_error(400, "Failed to create silence: start time must be before end time")
         now = self._clock()
-        if request.ends_at < now:
+        if ends_at < now:
             return handler_error(400, "Failed to create silence: end time can't be in the past")
         try:
-            silence_id = self.silences.set(request, now)
+            if request is None:
+                assert ordinary is not None
+                _, parts, _, _, created_by, comment = ordinary
+                silence_id = self.silences.create(parts, starts_at, ends_at, created_by, comment, now)
+            else:
+                silence_id = self.silences.set(request, now)
         except SilenceNotFound as error:
             return handler_error(404, str(error))
         except SilenceInvalid as error:
