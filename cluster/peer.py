@@ -127,7 +127,8 @@ def core_config(
     suspicion_multiplier: float = TOCSIN_SUSPICION_MULT,
 ) -> CoreConfig:
     """The core configuration Alertmanager 0.25 derives from its flags, with tocsin's
-    defaults (`tocsin_defaults`: suspicion tuning, more user broadcast retransmits) and
+    defaults (`tocsin_defaults`: suspicion tuning, more user broadcast retransmits, eager
+    user gossip) and
     --cluster.suspicion-multiplier (ValueError when out of bounds)."""
 
     def ms(delta: timedelta) -> int:
@@ -443,7 +444,7 @@ class Peer:
             replicator.retransmit_mult = settings.core.user_retransmit_mult
             replicator.min_transmits = settings.core.user_min_transmits
             replicator.wakeup = self._oversized_ready.set
-            replicator.broadcast_queued = self._reschedule
+            replicator.broadcast_queued = self._user_broadcast_queued
 
     # --- ClusterGate and API ----------------------------------------------------------------
 
@@ -480,7 +481,11 @@ class Peer:
             {"name": m.name, "address": join_host_port(m.address.host, m.address.port)}
             for m in (self.members() if self._node is not None else [])
         ]
-        return {"name": self.name, "status": STATUS_READY if self.ready() else STATUS_SETTLING, "peers": peers}
+        return {
+            "name": self.name,
+            "status": STATUS_READY if self.ready() else STATUS_SETTLING,
+            "peers": peers,
+        }
 
     def failed_peers(self) -> list[Address]:
         return sorted(self._failed)
@@ -502,7 +507,9 @@ class Peer:
                 self._node.on_ping_complete = self._ping_completed
                 if self.replicator is not None:
                     self.replicator.set_cluster_size(self.cluster_size)
-                logger.info("cluster peer %s listening on %s, advertising %s", self.name, self.bound, self.advertise)
+                logger.info(
+                    "cluster peer %s listening on %s, advertising %s", self.name, self.bound, self.advertise
+                )
                 peers = await self._resolve_peers()
                 if not peers and self._all_peers_resolved:
                     logger.info("no other peers configured: settled alone")
@@ -547,6 +554,11 @@ class Peer:
         if deadline_ms != self._clock_sleeps_until_ms:
             self._clock_sleeps_until_ms = deadline_ms
             sleep.deadline = self._deadline_time(deadline_ms)
+
+    def _user_broadcast_queued(self) -> None:
+        if self._node is not None:
+            self._node.user_broadcast_queued()
+        self._reschedule()
 
     async def _clock_loop(self) -> None:
         while True:

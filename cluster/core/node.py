@@ -217,6 +217,10 @@ class Node:
         # Stagger the periodic tasks randomly so peers started together do not synchronise.
         self._next_probe_ms = now_ms + rng.randrange(config.probe_interval_ms)
         self._next_gossip_ms = now_ms + rng.randrange(config.gossip_interval_ms)
+        # Eager gossip (config.eager_gossip_spacing_ms): a user broadcast waits for a round of
+        # its own, due `spacing` after the last round that sent anything.
+        self._eager_gossip_due = False
+        self._last_gossip_ms: int | None = None
         self._next_push_pull_ms = now_ms + rng.randrange(config.push_pull_interval_ms)
         self.membership.incarnation = 1
         self.membership.alive(
@@ -295,6 +299,13 @@ class Node:
         if len(payload) > budget:
             raise ValueError(f"user broadcast of {len(payload)} bytes exceeds the packet budget {budget}")
         self._user_broadcasts.queue(payload)
+        self.user_broadcast_queued()
+
+    def user_broadcast_queued(self) -> None:
+        """A user broadcast was queued (here or in the delegate): with eager gossip on, a
+        round of its own comes due (`next_deadline` moves, possibly to the past: run `tick`)."""
+        if self.config.eager_gossip_spacing_ms is not None:
+            self._eager_gossip_due = True
 
     def send_reliable(self, member_name: str, payload: bytes, now_ms: int) -> int | None:
         """Send a user message over a stream to one member (memberlist's SendReliable)."""
@@ -318,6 +329,9 @@ class Node:
         candidates = [self._next_push_pull_ms]
         if self.has_broadcasts():
             candidates.append(self._next_gossip_ms)
+            eager = self._eager_gossip_deadline()
+            if eager is not None:
+                candidates.append(eager)
         if self._probe is None:
             candidates.append(self._next_probe_ms)
         else:
@@ -346,6 +360,11 @@ class Node:
             self._next_gossip_ms += ((now_ms - self._next_gossip_ms) // interval + 1) * interval
             if self.has_broadcasts():
                 self._gossip(now_ms)
+        eager = self._eager_gossip_deadline()
+        if eager is not None and now_ms >= eager:
+            if self.has_broadcasts():
+                self._gossip(now_ms)
+            self._eager_gossip_due = False
         if now_ms >= self._next_push_pull_ms:
             self._next_push_pull_ms = now_ms + push_pull_scale_ms(
                 self.config.push_pull_interval_ms, self.membership.size
@@ -597,8 +616,17 @@ class Node:
 
     # --- gossip and push/pull -------------------------------------------------------------
 
+    def _eager_gossip_deadline(self) -> int | None:
+        spacing = self.config.eager_gossip_spacing_ms
+        if not self._eager_gossip_due or spacing is None:
+            return None
+        return self._last_gossip_ms + spacing if self._last_gossip_ms is not None else 0
+
     def _gossip(self, now_ms: int) -> None:
         limit = self.config.udp_buffer_size - codec.COMPOUND_HEADER_OVERHEAD
+        # Any round carries what an eager round would have.
+        self._last_gossip_ms = now_ms
+        self._eager_gossip_due = False
 
         def exclude(node: NodeState) -> bool:
             if node.name == self.name:
@@ -654,7 +682,9 @@ class Node:
         # one user message while any waits bounds that delay at the cost of slowing such a
         # flood of membership news (mostly old news to its receivers) at most twofold.
         member_limit = max(0, limit - self._user_reserve_bytes) if user_waiting else limit
-        messages = self._member_broadcasts.take(overhead, member_limit, size) if self._member_broadcasts else []
+        messages = (
+            self._member_broadcasts.take(overhead, member_limit, size) if self._member_broadcasts else []
+        )
         if self.membership.left and self.name in self._member_broadcasts.take_finished():
             self._leave_broadcast_done = True
         available = limit - sum(len(m) + overhead for m in messages)

@@ -15,6 +15,7 @@ from cluster.core.broadcasts import BroadcastQueue
 from cluster.core.config import (
     MAX_SUSPICION_MULT,
     MIN_SUSPICION_MULT,
+    TOCSIN_EAGER_GOSSIP_SPACING_MS,
     TOCSIN_SUSPICION_CONFIRMATIONS,
     TOCSIN_SUSPICION_MULT,
     TOCSIN_USER_MIN_TRANSMITS,
@@ -90,18 +91,21 @@ def test_flag_setting_keeps_k_and_checks_bounds() -> None:
     assert with_suspicion_multiplier(alertmanager_defaults(), MIN_SUSPICION_MULT).suspicion_mult == 1.0
 
 
-def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion_and_user_retransmits() -> None:
+def test_tocsin_defaults_differ_from_alertmanager_only_in_suspicion_and_user_gossip() -> None:
     tocsin = tocsin_defaults()
     assert tocsin.suspicion_mult == TOCSIN_SUSPICION_MULT
     assert tocsin.suspicion_confirmations == TOCSIN_SUSPICION_CONFIRMATIONS
     assert tocsin.user_retransmit_mult == TOCSIN_USER_RETRANSMIT_MULT > alertmanager_defaults().user_retransmit_mult
     assert tocsin.user_min_transmits == TOCSIN_USER_MIN_TRANSMITS > alertmanager_defaults().user_min_transmits
+    assert tocsin.eager_gossip_spacing_ms == TOCSIN_EAGER_GOSSIP_SPACING_MS
+    assert alertmanager_defaults().eager_gossip_spacing_ms is None
     reverted = dataclasses.replace(
         tocsin,
         suspicion_mult=4,
         suspicion_confirmations=None,
         user_retransmit_mult=alertmanager_defaults().user_retransmit_mult,
         user_min_transmits=alertmanager_defaults().user_min_transmits,
+        eager_gossip_spacing_ms=None,
     )
     assert reverted == alertmanager_defaults()
 

@@ -20,6 +20,8 @@ FORM_TIMEOUT_SECONDS = 10.0
 # One probe per second per peer; push/pull (every 60 s, randomly staggered) and the odd
 # late ack add a little.
 MAX_CLOCK_WAKEUPS_PER_PEER_SECOND = 1.2
+# The in-memory network delivers in well under this; a regular gossip round may be 200 ms away.
+EAGER_REACH_SECONDS = 0.02
 
 
 class StepCounter(trio.abc.Instrument):
@@ -51,7 +53,7 @@ async def test_idle_cluster_wakes_once_a_probe(autojump_clock: trio.testing.Mock
         nursery.cancel_scope.cancel()
 
 
-async def test_broadcast_queued_while_idle_goes_out_at_the_next_round(
+async def test_broadcast_queued_while_idle_goes_out_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     network = MemoryNetwork(seed=4)
@@ -62,6 +64,7 @@ async def test_broadcast_queued_while_idle_goes_out_at_the_next_round(
         assert not replicas[2].peer.node.has_broadcasts()
         replicas[2].add(b"while-idle")
         took = await until(lambda: all(b"while-idle" in r.state.items for r in replicas), 2.0, step_s=0.001)
-        # The first gossip round after queueing (at most 200 ms away) carries it.
-        assert took <= 0.25
+        # An eager gossip round carries it at once, not the next regular round (up to 200 ms
+        # away; what Alertmanager waits for).
+        assert took <= EAGER_REACH_SECONDS
         nursery.cancel_scope.cancel()
