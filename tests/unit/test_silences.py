@@ -440,3 +440,15 @@ def test_loaded_silences_are_filed_on_first_use_and_a_later_change_replaces_them
     assert silences.matching({"job": "api"}, T0) == (["s1"], [])
     silences.expire("s1", T0 + MINUTE)
     assert silences.matching({"job": "api"}, T0 + 2 * MINUTE) == ([], [])
+
+
+@pytest.mark.parametrize("kind", list(MatchType))
+def test_silence_matcher_of_equals_the_constructed_one(kind: MatchType) -> None:
+    built = SilenceMatcher.of("instance", kind, "host-1:.*")
+    constructed = SilenceMatcher("instance", kind, "host-1:.*")
+    assert type(built) is SilenceMatcher
+    assert (built == constructed, hash(built) == hash(constructed)) == (True, True)
+    assert vars(built) == vars(constructed)
+    assert [built.matches(value) for value in ("host-1:9100", "host-2:9100", "")] == [
+        constructed.matches(value) for value in ("host-1:9100", "host-2:9100", "")
+    ]
