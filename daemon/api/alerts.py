@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from daemon.alerts import AlertStore, AlertUpdate
+from daemon.api.gofields import GoFields, KeyOrderLost, decode_keeping_key_order
 from daemon.api.gojson import GoJsonSyntaxError, decode_go_json, json_kind, unmarshal_type_error
 from daemon.api.response import (
     CODE_INVALID_TYPE,
@@ -56,6 +57,10 @@ _ANONYMOUS_PART = (
     'StartsAt strfmt.DateTime "json:\\"startsAt,omitempty\\"" }'
 )
 _TIME_FIELDS = ("startsAt", "endsAt")
+# PostableAlert's json names, both parts (no name of one part folds like a name of the
+# other, so one set serves both): Go also fills them from case-insensitive keys.
+_ALERT_FIELDS = GoFields(("annotations", "endsAt", "startsAt", "generatorURL", "labels"))
+_ALERT_FIELD_NAMES = _ALERT_FIELDS.names
 
 # Strict RFC 3339 with an offset: the form every client sends, parsed by the fast path.
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?(?:Z|[+-]\d\d:\d\d)\Z")
@@ -174,14 +179,18 @@ def parse_time(text: str) -> datetime:
     return parse_api_datetime(text)
 
 
-def _decode_label_map(value: Any, field: str, go_map_type: str) -> tuple[dict[str, str] | None, str | None]:
-    """(labels, first type mismatch) as Go decodes a map[string]string-like field."""
+def _decode_label_map(
+    value: Any, field: str, go_map_type: str, decoded: dict[str, str] | None = None
+) -> tuple[dict[str, str] | None, str | None]:
+    """(labels, first type mismatch) as Go decodes a map[string]string-like field that holds
+    `decoded` so far: an object adds to the map (a field named twice merges), null empties
+    it, anything else is a type mismatch that leaves it as it was."""
     if value is None:
         return None, None
     if not isinstance(value, dict):
-        return None, unmarshal_type_error(value, field, go_map_type)
+        return decoded, unmarshal_type_error(value, field, go_map_type)
     mismatch: str | None = None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = {} if decoded is None else decoded
     for name, label_value in value.items():
         if isinstance(label_value, str):
             labels[name] = label_value
@@ -210,14 +219,20 @@ def _decode_element(element: Any, parsed_times: dict[str, datetime]) -> _Postabl
         return _Postable(None, {}, ZERO_TIME, ZERO_TIME, "")
     if not isinstance(element, dict):
         raise _decode_failure(f"json: cannot unmarshal {json_kind(element)} into Go value of type {_ANONYMOUS_PART}")
+    # The keys as the fields they fill (see daemon.api.gofields); the test inlines the fast
+    # path of `_ALERT_FIELDS.items`, every key a field name, for the ingest path's sake.
+    fields = (
+        element.items()
+        if _ALERT_FIELD_NAMES.issuperset(element) and type(element) is dict
+        else _ALERT_FIELDS.items(element)
+    )
     # Part one: the anonymous struct (annotations, endsAt, startsAt), in document order.
     mismatch: str | None = None
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] | None = None
     times = {"startsAt": ZERO_TIME, "endsAt": ZERO_TIME}
-    for key, value in element.items():
+    for key, value in fields:
         if key == "annotations":
-            decoded, problem = _decode_label_map(value, ".annotations", "models.LabelSet")
-            annotations = decoded or {}
+            annotations, problem = _decode_label_map(value, ".annotations", "models.LabelSet", annotations)
             mismatch = mismatch or problem
         elif key in _TIME_FIELDS and value is not None:
             if not isinstance(value, str):
@@ -234,9 +249,9 @@ def _decode_element(element: Any, parsed_times: dict[str, datetime]) -> _Postabl
     # Part two: the embedded Alert (labels, generatorURL).
     labels: dict[str, str] | None = None
     generator_url = ""
-    for key, value in element.items():
+    for key, value in fields:
         if key == "labels":
-            labels, problem = _decode_label_map(value, "Alert.labels", "models.LabelSet")
+            labels, problem = _decode_label_map(value, "Alert.labels", "models.LabelSet", labels)
             mismatch = mismatch or problem
         elif key == "generatorURL" and value is not None:
             if isinstance(value, str):
@@ -245,7 +260,7 @@ def _decode_element(element: Any, parsed_times: dict[str, datetime]) -> _Postabl
                 mismatch = mismatch or unmarshal_type_error(value, "Alert.generatorURL", "string")
     if mismatch is not None:
         raise _decode_failure(mismatch)
-    return _Postable(labels, annotations, times["startsAt"], times["endsAt"], generator_url)
+    return _Postable(labels, annotations or {}, times["startsAt"], times["endsAt"], generator_url)
 
 
 def is_request_uri(text: str) -> bool:
@@ -270,7 +285,13 @@ def decode_postable_alerts(body: bytes) -> list[_Postable]:
     if not isinstance(document, list):
         raise _decode_failure(f"json: cannot unmarshal {json_kind(document)} into Go value of type models.PostableAlerts")
     parsed_times: dict[str, datetime] = {}
-    postables = [_decode_element(element, parsed_times) for element in document]
+    try:
+        postables = [_decode_element(element, parsed_times) for element in document]
+    except KeyOrderLost:
+        # Keys naming one field twice: their order decides, and the plain decoding may have
+        # lost it (see daemon.api.gofields). The document is the same, so is its shape.
+        document = decode_keeping_key_order(body)
+        postables = [_decode_element(element, parsed_times) for element in document]
     for index, postable in enumerate(postables):
         if postable.generator_url and not is_request_uri(postable.generator_url):
             raise FrameworkError(
