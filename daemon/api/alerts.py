@@ -5,7 +5,9 @@ A POST body passes the same gates as in Alertmanager, in its order (reference §
 1. Go's JSON decoding into `[]PostableAlert` (400 `{"code":400,...}`): the anonymous part
    (`annotations`, `endsAt`, `startsAt`) is decoded before the embedded `Alert` part
    (`labels`, `generatorURL`), so its errors come first; a date-time that does not parse
-   aborts at once, a type mismatch is remembered and reported at the end of its part.
+   aborts at once, a type mismatch is remembered and reported at the end of its part. Keys
+   fill fields as Go matches them (any case, the last key winning, maps merged into; see
+   `daemon.api.gofields`).
 2. go-openapi's schema validation (422, first failure only): `N.generatorURL` must be a
    URI, then `N.labels` is required.
 3. The handler: defaults (`startsAt`, `endsAt` + timeout), counting, dropping empty label
@@ -219,8 +221,8 @@ def _decode_element(element: Any, parsed_times: dict[str, datetime]) -> _Postabl
         return _Postable(None, {}, ZERO_TIME, ZERO_TIME, "")
     if not isinstance(element, dict):
         raise _decode_failure(f"json: cannot unmarshal {json_kind(element)} into Go value of type {_ANONYMOUS_PART}")
-    # The keys as the fields they fill (see daemon.api.gofields); the test inlines the fast
-    # path of `_ALERT_FIELDS.items`, every key a field name, for the ingest path's sake.
+    # The keys as the fields they fill (see daemon.api.gofields); the condition inlines the
+    # fast path of `_ALERT_FIELDS.items` (every key a field name) for the ingest path's sake.
     fields = (
         element.items()
         if _ALERT_FIELD_NAMES.issuperset(element) and type(element) is dict
