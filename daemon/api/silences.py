@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from daemon.api.gofields import GoFields, KeyOrderLost, decode_keeping_key_order
 from daemon.api.gojson import (
     GoJsonSyntaxError,
     decode_go_json,
@@ -73,16 +74,24 @@ _FRACTION = r"(?:[.,](\d+))?"
 # re.ASCII: Go's parser reads ASCII digits only; Python's \d would also take '٣' or '２'.
 _ACCEPTED_LAYOUTS = [
     # RFC3339 (and its Millis/Micro/Nano variants): any fraction, `Z` or `±hh:mm`.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}(Z|[+-]\d{{2}}:\d{{2}})\Z", re.ASCII),
+    re.compile(
+        rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}(Z|[+-]\d{{2}}:\d{{2}})\Z",
+        re.ASCII,
+    ),
     # RFC3339Millis/MicroNoColon: exactly 3 or 6 fraction digits, `Z` or `±hhmm`.
-    re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}})\.(\d{{3}}|\d{{6}})(Z|[+-]\d{{4}})\Z", re.ASCII),
+    re.compile(
+        rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}})\.(\d{{3}}|\d{{6}})(Z|[+-]\d{{4}})\Z",
+        re.ASCII,
+    ),
     # ISO8601 local time (read as UTC), optional fraction.
     re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", re.ASCII),
     # Reduced precision (no seconds), with a literal Z or without zone.
     re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})T{_TIME_OF_DAY}()()(Z?)\Z", re.ASCII),
 ]
 # The last layout go-openapi tries, `2006-01-02 15:04:05`.
-_SPACE_LAYOUT = re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}}) {_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", re.ASCII)
+_SPACE_LAYOUT = re.compile(
+    rf"(\d{{4}})-(\d{{2}})-(\d{{2}}) {_TIME_OF_DAY}:(\d{{2}}){_FRACTION}()\Z", re.ASCII
+)
 _LAST_LAYOUT = "2006-01-02 15:04:05"
 _FIRST_NON_ASCII = "\x80"
 _TIME_QUOTE_ESCAPED = frozenset('"\\')
@@ -120,7 +129,9 @@ def _build_time(parts: Sequence[str]) -> datetime | None:
     micros = int((fraction + "000000")[:6]) if fraction else 0
     try:
         # The constructor checks month, day of month, hour, minute and second as Go does.
-        return datetime(year, int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]), second, micros, tzinfo=tz)
+        return datetime(
+            year, int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]), second, micros, tzinfo=tz
+        )
     except ValueError:
         return None
 
@@ -227,6 +238,36 @@ def _decode_failure(message: str) -> FrameworkError:
     return body_decode_failure("silence", message)
 
 
+# The json names of PostableSilence's fields and of a Matcher's: the keys of a posted silence
+# fill them as Go's encoding/json decides (daemon.api.gofields: exactly, else case-folded, the
+# last of several winning). Slices and strings are replaced whole, so renaming suffices.
+_SILENCE_FIELDS = GoFields(("id", "comment", "createdBy", "endsAt", "matchers", "startsAt"))
+_MATCHER_FIELDS = GoFields(("isEqual", "isRegex", "name", "value"))
+
+
+def _spelled_as_fields(document: dict[str, Any], fields: GoFields) -> bool:
+    """Whether no key of `document` is another spelling of a field (the usual case)."""
+    return fields.names.issuperset(document) or all(fields.field_of(key) in (key, None) for key in document)
+
+
+def _as_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """The silence object with its and its matchers' keys renamed to the fields they fill.
+    Raises KeyOrderLost (see daemon.api.gofields)."""
+    document = _SILENCE_FIELDS.rekeyed(document)
+    matchers = document.get("matchers")
+    if type(matchers) is list and not all(
+        not isinstance(matcher, dict) or _spelled_as_fields(matcher, _MATCHER_FIELDS) for matcher in matchers
+    ):
+        document = {
+            **document,
+            "matchers": [
+                _MATCHER_FIELDS.rekeyed(matcher) if isinstance(matcher, dict) else matcher
+                for matcher in matchers
+            ],
+        }
+    return document
+
+
 def _decode_silence_body(body: bytes) -> tuple[dict[str, Any], dict[str, datetime]]:
     """Decode and type-check like Go; returns the object (possibly with nulls) and its
     date-times, parsed."""
@@ -237,7 +278,13 @@ def _decode_silence_body(body: bytes) -> tuple[dict[str, Any], dict[str, datetim
     if document is None:
         return {}, {}
     if not isinstance(document, dict):
-        raise _decode_failure(f"json: cannot unmarshal {json_kind(document)} into Go value of type {_ID_STRUCT}")
+        raise _decode_failure(
+            f"json: cannot unmarshal {json_kind(document)} into Go value of type {_ID_STRUCT}"
+        )
+    try:
+        document = _as_fields(document)
+    except KeyOrderLost:
+        document = _as_fields(decode_keeping_key_order(body))
     silence_id = document.get("id")
     if silence_id is not None and not isinstance(silence_id, str):
         raise _decode_failure(unmarshal_type_error(silence_id, ".id", "string"))
@@ -280,9 +327,13 @@ def _matchers_type_error(value: Any) -> str | None:
                 if field_value is None:
                     continue
                 if key in _MATCHER_STRING_FIELDS and not isinstance(field_value, str):
-                    mismatch = mismatch or unmarshal_type_error(field_value, f"Matcher.matchers.{key}", "string")
+                    mismatch = mismatch or unmarshal_type_error(
+                        field_value, f"Matcher.matchers.{key}", "string"
+                    )
                 elif key in _MATCHER_BOOL_FIELDS and not isinstance(field_value, bool):
-                    mismatch = mismatch or unmarshal_type_error(field_value, f"Matcher.matchers.{key}", "bool")
+                    mismatch = mismatch or unmarshal_type_error(
+                        field_value, f"Matcher.matchers.{key}", "bool"
+                    )
         first = first or mismatch
     return first
 
@@ -358,7 +409,7 @@ def _plain_request(body: bytes) -> OrdinaryBody | None:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    if type(document) is not dict:
+    if type(document) is not dict or not _spelled_as_fields(document, _SILENCE_FIELDS):
         return None
     get = document.get
     matchers, created_by, comment = get("matchers"), get("createdBy"), get("comment")
@@ -378,12 +429,17 @@ def _plain_request(body: bytes) -> OrdinaryBody | None:
         return None
     parts: list[MatcherParts] = []
     for matcher in matchers:
-        if type(matcher) is not dict:
+        if type(matcher) is not dict or not _spelled_as_fields(matcher, _MATCHER_FIELDS):
             return None
         name, value = matcher.get("name"), matcher.get("value")
         is_regex, is_equal = matcher.get("isRegex"), matcher.get("isEqual", True)
         # `type(...) is bool`: 1 and 0 would otherwise find True's and False's entries.
-        if type(name) is not str or type(value) is not str or type(is_regex) is not bool or type(is_equal) is not bool:
+        if (
+            type(name) is not str
+            or type(value) is not str
+            or type(is_regex) is not bool
+            or type(is_equal) is not bool
+        ):
             return None
         parts.append((name, _MATCH_TYPES_BY_FLAGS[is_regex, is_equal], value))
     try:

@@ -64,18 +64,32 @@ SCALARS = st.one_of(
     st.sampled_from(["", "x", "a b", "2026-11-25T16:00:00Z", "2026-13-01T00:00:00Z", "2026-11-25 16:00:00"]),
 )
 MATCHER_VALUES = st.dictionaries(
-    st.sampled_from(["name", "value", "isRegex", "isEqual", "other"]), SCALARS, max_size=5
+    st.sampled_from(["name", "value", "isRegex", "isEqual", "other", "Name", "VALUE", "isregex"]),
+    SCALARS,
+    max_size=5,
 )
-FIELD_VALUES = st.one_of(SCALARS, st.lists(st.one_of(st.none(), st.integers(0, 1), MATCHER_VALUES), max_size=3))
+FIELD_VALUES = st.one_of(
+    SCALARS, st.lists(st.one_of(st.none(), st.integers(0, 1), MATCHER_VALUES), max_size=3)
+)
+
+
+# Other spellings of the fields (Go fills a field from a key equal to its name ignoring case).
+FOLDED_KEYS = ["Comment", "COMMENTS", "EndsAt", "\u017ftartsAt", "Matchers", "ID", "createdby"]
 
 
 @settings(max_examples=600)
-@given(changes=st.dictionaries(st.sampled_from([*ORDINARY, "id", "status"]), st.one_of(st.just(...), FIELD_VALUES)))
+@given(
+    changes=st.dictionaries(
+        st.sampled_from([*ORDINARY, "id", "status", *FOLDED_KEYS]), st.one_of(st.just(...), FIELD_VALUES)
+    )
+)
 @example(changes={"matchers": [{"name": "a", "value": "b", "isRegex": 1}]})
 @example(changes={"matchers": [{"name": "a", "value": "b", "isRegex": False, "isEqual": 0}]})
 @example(changes={"matchers": [{"name": "a", "value": "b", "isRegex": False, "isEqual": None}]})
 @example(changes={"id": None})
 @example(changes={"matchers": []})
+@example(changes={"Comment": "other"})
+@example(changes={"matchers": [{"name": "a", "value": "b", "isRegex": False, "Name": "c"}]})
 def test_the_shortcut_agrees_with_the_gates(changes: dict[str, Any]) -> None:
     document = dict(ORDINARY)
     for key, value in changes.items():
@@ -89,7 +103,9 @@ def test_the_shortcut_agrees_with_the_gates(changes: dict[str, Any]) -> None:
         assert _ordinary_request(shortcut) == through_the_gates(body)
 
 
-@given(body=st.one_of(st.binary(max_size=40), st.sampled_from([b"", b" ", b"null", b"[]", b"{}", b'{"id": 1}'])))
+@given(
+    body=st.one_of(st.binary(max_size=40), st.sampled_from([b"", b" ", b"null", b"[]", b"{}", b'{"id": 1}']))
+)
 def test_anything_else_is_declined_or_agrees(body: bytes) -> None:
     shortcut = _plain_request(body)
     if shortcut is not None:
@@ -108,11 +124,15 @@ def test_create_stores_what_set_stores() -> None:
     # A refusal costs both an ID (an injected generator stays in step) and says the same.
     refused = [("a", MatchType.EQUAL, "")]
     messages = []
-    for attempt in (lambda: by_set.set(_ordinary_request(("", refused, *ordinary[2:])), now),
-                    lambda: by_create.create(refused, starts_at, ends_at, created_by, comment, now)):
+    for attempt in (
+        lambda: by_set.set(_ordinary_request(("", refused, *ordinary[2:])), now),
+        lambda: by_create.create(refused, starts_at, ends_at, created_by, comment, now),
+    ):
         try:
             attempt()
         except SilenceInvalid as error:
             messages.append(str(error))
     assert messages == ["silence invalid: at least one matcher must not match the empty string"] * 2
-    assert by_set.set(_ordinary_request(ordinary), now) == by_create.create(parts, starts_at, ends_at, created_by, comment, now)
+    assert by_set.set(_ordinary_request(ordinary), now) == by_create.create(
+        parts, starts_at, ends_at, created_by, comment, now
+    )
