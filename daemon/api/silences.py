@@ -13,7 +13,6 @@ Every change is made durable (`commit`, the storage log's group commit) before t
 
 from __future__ import annotations
 
-import calendar
 import functools
 import logging
 import re
@@ -170,8 +169,7 @@ def _last_layout_error(text: str) -> str:
         return cannot(rest, "2006")
     if not (rest[:4].isascii() and rest[:4].isdigit()):
         return cannot(rest[4:], "2006")  # Go consumes four characters before converting them
-    year, rest = int(rest[:4]), rest[4:]
-    fields: dict[str, int] = {}
+    rest = rest[4:]
     for separator, element, name, fixed, limit in (
         ("-", "01", "month", True, 13),
         ("-", "02", "day", True, 100),
@@ -188,14 +186,14 @@ def _last_layout_error(text: str) -> str:
         value, rest = parsed
         if value >= limit or (name == "month" and value < 1):
             return f"{head}: {name} out of range"
-        fields[name] = value
     fraction = re.match(r"[.,]\d+", rest)
     if fraction:
         rest = rest[fraction.end() :]
     if rest:
         return f"{head}: extra text: {_time_quote(rest)}"
-    if year >= 1 and not 1 <= fields["day"] <= calendar.monthrange(year, fields["month"])[1]:
-        return f"{head}: day out of range"
+    # Every field was in range, so the day is not in its month, or the year is 0000, which
+    # Go accepts and Python's datetime cannot hold: refused with the same message (a known
+    # difference from Alertmanager, for a time nobody sends).
     return f"{head}: day out of range"
 
 
