@@ -167,6 +167,19 @@ class OraclePair:
         for side in self.sides:
             side.post_silence(silence, name)
 
+    def post_raw(self, path: str, body: str) -> tuple[httpx.Response, httpx.Response]:
+        """`body` POSTed as JSON, unchecked, to both: (the oracle's answer, the candidate's)."""
+        oracle, candidate = (
+            httpx.post(
+                f"{side.url}{path}",
+                content=body.encode(),
+                headers={"content-type": "application/json"},
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
+            for side in self.sides
+        )
+        return oracle, candidate
+
     def wait_for_notifications(self, total: int, timeout: float = NOTIFICATION_TIMEOUT_SECONDS) -> None:
         """Wait until each sink has `total` requests (the oracle first: it defines the truth)."""
         for side in self.sides:

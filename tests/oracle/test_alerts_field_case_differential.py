@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from tests.helpers.alerts_gen import api_time, utc_now
-from tests.oracle.differential import HTTP_TIMEOUT_SECONDS, PairStarter
+from tests.oracle.differential import PairStarter
 
 pytestmark = [pytest.mark.oracle, pytest.mark.process]
 
@@ -71,15 +70,7 @@ def bodies() -> list[str]:
 def test_keys_in_any_case_are_decoded_like_alertmanager(oracle_pair: PairStarter) -> None:
     pair = oracle_pair(CONFIG)
     for body in bodies():
-        answers = [
-            httpx.post(
-                f"{side.url}/api/v2/alerts",
-                content=body.encode(),
-                headers={"content-type": "application/json"},
-                timeout=HTTP_TIMEOUT_SECONDS,
-            )
-            for side in pair.sides
-        ]
+        answers = pair.post_raw("/api/v2/alerts", body)
         oracle, candidate = ((answer.status_code, answer.text.strip()) for answer in answers)
         assert candidate == oracle, body
     accepted = pair.oracle.get("/api/v2/alerts").json()
