@@ -128,8 +128,7 @@ def core_config(
 ) -> CoreConfig:
     """The core configuration Alertmanager 0.25 derives from its flags, with tocsin's
     defaults (`tocsin_defaults`: suspicion tuning, more user broadcast retransmits, eager
-    user gossip) and
-    --cluster.suspicion-multiplier (ValueError when out of bounds)."""
+    user gossip) and --cluster.suspicion-multiplier (ValueError when out of bounds)."""
 
     def ms(delta: timedelta) -> int:
         return int(delta / timedelta(milliseconds=1))

@@ -850,14 +850,21 @@ class Silences:
             raise SilenceNotFound()
         if previous is not None:
             if can_update(previous, request, now):
-                self._store_request(request, request.id, request.starts_at, now)
+                built = build_matchers(request.matchers)
+                self._store(
+                    request.id, built, request.starts_at, request.ends_at, request.created_by, request.comment, now
+                )
                 return request.id
             if previous.state_at(now) is not SilenceState.EXPIRED:
                 self._expire(previous, now)
-        silence_id = self._new_id()
-        starts_at = now if request.starts_at < now else request.starts_at
-        self._store_request(request, silence_id, starts_at, now)
-        return silence_id
+        return self.create(
+            [(spec.name, spec.type, spec.value) for spec in request.matchers],
+            request.starts_at,
+            request.ends_at,
+            request.created_by,
+            request.comment,
+            now,
+        )
 
     def create(
         self,
@@ -892,10 +899,6 @@ class Silences:
             expired = dataclasses.replace(silence, starts_at=now, ends_at=now, updated_at=now)
         validate_times(expired.starts_at, expired.ends_at, expired.updated_at)
         self._accept(expired, self._expiry(expired.ends_at), local=True)
-
-    def _store_request(self, request: SilenceRequest, silence_id: str, starts_at: datetime, now: datetime) -> None:
-        matchers = build_matchers(request.matchers)
-        self._store(silence_id, matchers, starts_at, request.ends_at, request.created_by, request.comment, now)
 
     def _store(
         self,

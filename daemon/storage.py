@@ -20,8 +20,8 @@ Version b"2" announces that records may be batches of entries (`daemon.batches`)
 are written so. Version b"3" announces a preallocated log: the file is extended by written
 zeros ahead of its records (`MIN_LOG_GROWTH_BYTES`, doubling up to `MAX_LOG_GROWTH_BYTES` at a
 time) and records are written in place over them, so most commits' fdatasync changes no file
-metadata (no size, no extent: no journal commit) and flushes only data. The records end where only zeros remain (an empty payload
-would look like zero fill, so none is written). All versions load; a tocsin from before a
+metadata (no size, no extent: no journal commit) and flushes only data. The records end
+where only zeros remain (an empty payload would look like zero fill, so none is written). All versions load; a tocsin from before a
 version moves such a file aside as unreadable instead of misreading it.
 
 Writes and recovery
@@ -341,8 +341,8 @@ class DurableLog:
             )
             self._truncate(path, result.good_length)
         elif result.damage is not None or result.torn_tail:
-            self.corrupt_files.append(_move_aside(path, result.damage or "truncated"))
             result.damage = result.damage or "truncated"
+            self.corrupt_files.append(_move_aside(path, result.damage))
         return result
 
     @staticmethod

@@ -22,6 +22,7 @@ The HTTP/1.1 framing, TLS, the header-size limit and the read timeouts are
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -83,16 +84,16 @@ SilencesHandlers = Any  # daemon.api.silences.SilencesAPI (kept loose so the rou
 Reload = Callable[[], Awaitable[str | None]]
 
 
+@functools.lru_cache(maxsize=8)
 def _alerts_paths(prefix: str) -> frozenset[str]:
     """The paths (without trailing slashes) alert batches are POSTed to under `prefix`."""
     alerts_path = ("" if prefix == "/" else prefix) + "/api/v2/alerts"
     return frozenset({alerts_path, alerts_path.replace("/v2/", "/v1/")})
 
 
-def body_limit(method: str, path: str, prefix: str, alerts_paths: frozenset[str] | None = None) -> int:
-    """The body size limit for one request, known before the body is read (`alerts_paths`:
-    `_alerts_paths(prefix)`, when the caller keeps it)."""
-    if method == "POST" and path.rstrip("/") in (alerts_paths or _alerts_paths(prefix)):
+def body_limit(method: str, path: str, prefix: str) -> int:
+    """The body size limit for one request, known before the body is read."""
+    if method == "POST" and path.rstrip("/") in _alerts_paths(prefix):
         return MAX_ALERTS_BODY_BYTES
     return MAX_REQUEST_BODY_BYTES
 
@@ -173,7 +174,6 @@ class ApiApplication:
     ) -> None:
         self._prefix = "/" + options.route_prefix.strip("/")
         self._api_root = ("" if self._prefix == "/" else self._prefix) + "/api/v2/"
-        self._alerts_paths = _alerts_paths(self._prefix)
         self._limit = default_get_concurrency(options.get_concurrency)
         self._in_flight = 0
         self._timeout_seconds = options.timeout.total_seconds() if options.timeout > timedelta(0) else math.inf
@@ -205,8 +205,7 @@ class ApiApplication:
                 _apply_configured_headers(refusal, web_config.headers)
                 return refusal
         method, path = head.method, head.path
-        limit = body_limit(method, path, self._prefix, self._alerts_paths)
-        body, refusal = await self._read_body(body_reader, headers, limit)
+        body, refusal = await self._read_body(body_reader, headers, body_limit(method, path, self._prefix))
         if refusal is not None:
             response = refusal
         else:

@@ -455,6 +455,12 @@ def _ordinary_request(ordinary: OrdinaryBody) -> SilenceRequest:
     return SilenceRequest(silence_id, specs, starts_at, ends_at, created_by, comment)
 
 
+def _fields_of(request: SilenceRequest) -> OrdinaryBody:
+    """The fields of a request the gates built, as `_plain_request` gives them."""
+    parts = [(spec.name, spec.type, spec.value) for spec in request.matchers]
+    return request.id, parts, request.starts_at, request.ends_at, request.created_by, request.comment
+
+
 def _created_response(silence_id: str) -> Response:
     """`{"silenceID":"<id>"}` without building the dict orjson would write it from."""
     return Response(200, b'{"silenceID":' + orjson.dumps(silence_id) + b"}", JSON_CONTENT_TYPE)
@@ -557,9 +563,8 @@ class SilencesAPI:
             unsupported = unsupported_media_type(content_type)
             if unsupported is not None:
                 return unsupported
-        ordinary = _plain_request(body)
-        request: SilenceRequest | None = None
-        if ordinary is None:
+        fields = _plain_request(body)
+        if fields is None:
             if not body.strip():
                 return framework_error(422, CODE_REQUIRED, "silence in body is required")
             try:
@@ -567,24 +572,18 @@ class SilencesAPI:
                 _validate_schema(document)
             except FrameworkError as error:
                 return error.response
-            request = _request_from_document(document, times)
-            starts_at, ends_at = request.starts_at, request.ends_at
-        else:
-            starts_at, ends_at = ordinary[2], ordinary[3]
-            if ordinary[0]:
-                request = _ordinary_request(ordinary)  # an update
+            fields = _fields_of(_request_from_document(document, times))
+        silence_id, parts, starts_at, ends_at, created_by, comment = fields
         if not starts_at < ends_at:
             return handler_error(400, "Failed to create silence: start time must be before end time")
         now = self._clock()
         if ends_at < now:
             return handler_error(400, "Failed to create silence: end time can't be in the past")
         try:
-            if request is None:
-                assert ordinary is not None
-                _, parts, _, _, created_by, comment = ordinary
-                silence_id = self.silences.create(parts, starts_at, ends_at, created_by, comment, now)
+            if silence_id:  # an update
+                silence_id = self.silences.set(_ordinary_request(fields), now)
             else:
-                silence_id = self.silences.set(request, now)
+                silence_id = self.silences.create(parts, starts_at, ends_at, created_by, comment, now)
         except SilenceNotFound as error:
             return handler_error(404, str(error))
         except SilenceInvalid as error:
